@@ -1,0 +1,3 @@
+from grokdash.cli import main
+
+main()

@@ -1,0 +1,287 @@
+"""Settings: command-line flag > environment > config file (TOML) > default.
+
+Every setting is described once, in `SETTINGS`; flags, environment variables, the config file and the
+docs all come from that table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from grokdash.api import DEFAULT_BASE_URL
+from grokdash.errors import GrokdashError
+from grokdash.secret import Secret
+
+APP_NAME = "grokdash"
+
+
+class ConfigError(GrokdashError):
+    """A setting that cannot be used. The message names where it came from."""
+
+    kind = "config"
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "tasks.json"
+
+
+def default_download_dir() -> Path:
+    return Path(platformdirs.user_downloads_dir()) / APP_NAME
+
+
+def state_dir() -> Path:
+    """Where the log file lives."""
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+# Each parser takes the raw value (a TOML value, or the text of a flag or environment variable) and
+# returns the setting's value, or raises ValueError with the rule it breaks.
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be non-empty text")
+    return value.strip()
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def _base_url(value: Any) -> str:
+    url = _text(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return url
+
+
+def _number_at_least(minimum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number of seconds (at least {minimum:g})")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a number of seconds (at least {minimum:g})") from None
+        if not number >= minimum or number == float("inf"):
+            raise ValueError(f"must be a number of seconds, at least {minimum:g}")
+        return number
+
+    return parse
+
+
+def _whole_number(minimum: int, maximum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool | float):
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}") from None
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}")
+        return number
+
+    return parse
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    name: str
+    """The field of `Settings`, and the key in the config file."""
+    parse: Callable[[Any], Any]
+    default: Callable[[], Any]
+    help: str
+    env: str | None = None
+    flag: str | None = None
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "api_key",
+        _text,
+        lambda: None,
+        "API key (never a flag, never printed)",
+        env="GROKDASH_API_KEY",
+    ),
+    SettingSpec(
+        "base_url",
+        _base_url,
+        lambda: DEFAULT_BASE_URL,
+        "API base URL",
+        env="GROKDASH_BASE_URL",
+        flag="--base-url",
+    ),
+    SettingSpec("db", _path, default_db_path, "task database (TinyDB JSON)", env="GROKDASH_DB", flag="--db"),
+    SettingSpec(
+        "download_dir",
+        _path,
+        default_download_dir,
+        "folder for saved videos",
+        env="GROKDASH_DOWNLOAD_DIR",
+        flag="--download-dir",
+    ),
+    SettingSpec(
+        "interval",
+        _number_at_least(0.5),
+        lambda: 30.0,
+        "seconds between polls of one task",
+        env="GROKDASH_INTERVAL",
+        flag="--interval",
+    ),
+    SettingSpec(
+        "concurrency",
+        _whole_number(1, 64),
+        lambda: 8,
+        "most requests in flight at once",
+        env="GROKDASH_CONCURRENCY",
+    ),
+    SettingSpec(
+        "timeout",
+        _number_at_least(0.1),
+        lambda: 30.0,
+        "seconds to wait for an answer",
+        env="GROKDASH_TIMEOUT",
+    ),
+)
+SPECS = {spec.name: spec for spec in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    api_key: Secret | None
+    base_url: str
+    db: Path
+    download_dir: Path
+    interval: float
+    concurrency: int
+    timeout: float
+    config_path: Path
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """Things the user should hear about but that do not stop grokdash (printed to standard error)."""
+
+    def require_key(self) -> Secret:
+        if not self.api_key:
+            raise ConfigError(f"no API key: set GROKDASH_API_KEY or api_key in {self.config_path}")
+        return self.api_key
+
+    def sends_key_in_clear(self) -> bool:
+        """True when the key would travel unencrypted over a real network."""
+        parts = urlsplit(self.base_url)
+        return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from flags (None means not given), environment and config file, in that order."""
+    flags = {name: value for name, value in (flags or {}).items() if value is not None}
+    env = os.environ if env is None else env
+
+    config_path, explicit = _config_path(flags, env)
+    file_values, warnings = _read_config_file(config_path, explicit)
+
+    values: dict[str, Any] = {}
+    for spec in SETTINGS:
+        if spec.name in flags:
+            values[spec.name] = _parse(spec, flags[spec.name], f"{spec.flag or spec.name}")
+        elif spec.env and env.get(spec.env, "") != "":
+            values[spec.name] = _parse(spec, env[spec.env], spec.env)
+        elif spec.name in file_values:
+            values[spec.name] = _parse(
+                spec, file_values[spec.name], f"config file {config_path}: {spec.name}"
+            )
+        else:
+            values[spec.name] = spec.default()
+
+    key = values.pop("api_key")
+    settings = Settings(
+        api_key=Secret(key) if key else None,
+        config_path=config_path,
+        warnings=tuple(warnings),
+        **values,
+    )
+    if settings.api_key and settings.sends_key_in_clear():
+        warning = (
+            f"the base URL {settings.base_url} is plain http: the API key would cross the network unencrypted"
+        )
+        settings = dataclasses.replace(settings, warnings=(*settings.warnings, warning))
+    return settings
+
+
+def _config_path(flags: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Path, bool]:
+    if "config" in flags:
+        return Path(flags["config"]).expanduser(), True
+    if env.get("GROKDASH_CONFIG"):
+        return Path(env["GROKDASH_CONFIG"]).expanduser(), True
+    return default_config_path(), False
+
+
+def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
+    try:
+        return spec.parse(raw)
+    except ValueError as exc:
+        shown = "(hidden)" if spec.name == "api_key" else repr(raw)
+        raise ConfigError(f"{source} {exc}, got {shown}") from None
+
+
+def _read_config_file(path: Path, explicit: bool) -> tuple[dict[str, Any], list[str]]:
+    """The config file's settings; a missing default file is no error, a missing named one is."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}, []
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+    unknown = sorted(set(data) - set(SPECS))
+    if unknown:
+        known = ", ".join(SPECS)
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r} (known settings: {known})")
+
+    warnings = []
+    if "api_key" in data and _readable_by_others(path):
+        warnings.append(
+            f"config file {path} holds the API key and other users can read it: run chmod 600 {path}"
+        )
+    return data, warnings
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))

@@ -1,0 +1,135 @@
+"""One exception type per way a request to the API can fail.
+
+Each carries a `kind` (the name `--json` prints in `query_error`) and a message that is one readable
+sentence, safe to show: no API key, no control characters, no page-long server answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+SNIPPET_LENGTH = 80
+
+
+def safe_snippet(value: Any, limit: int = SNIPPET_LENGTH) -> str:
+    """A short, quoted, printable rendering of `value` for an error message."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    text = value if isinstance(value, str) else repr(value)
+    shortened = len(text) > limit
+    text = text[:limit]
+    printable = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
+    return repr(printable + ("…" if shortened else ""))
+
+
+class GrokdashError(Exception):
+    """A failure that the user should read about as one sentence."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def reword(self, message: str) -> None:
+        self.args = (message,)
+
+    def as_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message}
+
+
+class ApiError(GrokdashError):
+    """A request to the API that did not give us a task."""
+
+    may_have_been_created: bool = False
+    """For a create request: it may have reached the server before the failure."""
+
+
+class NotFoundError(ApiError):
+    kind = "not_found"
+
+
+class AuthError(ApiError):
+    kind = "auth"
+
+
+class RateLimitedError(ApiError):
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait, when it said (Retry-After)."""
+
+
+class ServerError(ApiError):
+    kind = "server"
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ProtocolError(ApiError):
+    """The server answered, but not with something we can read as a task."""
+
+    kind = "protocol"
+
+
+class NetworkError(ApiError):
+    kind = "network"
+
+
+class RequestTimeoutError(ApiError):
+    kind = "timeout"
+
+
+class InvalidIdError(ApiError):
+    """Refused before sending: the id cannot name a task (see CONTRACT.md)."""
+
+    kind = "invalid_id"
+
+
+class RequestRefusedError(ApiError):
+    """The server refused a create request as invalid (HTTP 400/422); its own words are the message."""
+
+    kind = "refused"
+
+
+ERROR_KINDS = (
+    "not_found",
+    "auth",
+    "rate_limited",
+    "server",
+    "protocol",
+    "network",
+    "timeout",
+    "invalid_id",
+)
+
+
+def error_for_status(
+    status_code: int, detail: str = "", retry_after: float | None = None, what: str = "the task"
+) -> ApiError | None:
+    """The error an HTTP (or wrapped-answer) status code stands for, or None for a success.
+
+    `detail` is an already safe, short rendering of what the server said; `what` names what was asked for.
+    """
+    said = f": {detail}" if detail else ""
+    if 200 <= status_code < 300:
+        return None
+    if status_code in (401, 403):
+        return AuthError(f"the API key was refused (HTTP {status_code}){said}")
+    if status_code == 404:
+        return NotFoundError(f"{what} was not found (HTTP 404)")
+    if status_code == 429:
+        wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        return RateLimitedError(f"rate limited by the server (HTTP 429){wait}", retry_after)
+    if status_code >= 500:
+        return ServerError(f"the server failed (HTTP {status_code}){said}", status_code)
+    return ProtocolError(f"the server refused the request (HTTP {status_code}){said}")

@@ -1,0 +1,149 @@
+"""Settings: precedence, the config file, and one clear sentence for anything wrong."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from grokdash.api import DEFAULT_BASE_URL
+from grokdash.config import ConfigError, load_settings
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """platformdirs follows the XDG variables: point them all into a temporary home."""
+    for name, sub in [
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_DOWNLOAD_DIR", "Downloads"),
+    ]:
+        monkeypatch.setenv(name, str(tmp_path / sub))
+    return tmp_path
+
+
+def write_config(home: Path, text: str, mode: int = 0o600) -> Path:
+    path = home / "config" / "grokdash" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_defaults_follow_the_platform_places(home):
+    settings = load_settings({}, env={})
+    assert settings.base_url == DEFAULT_BASE_URL
+    assert settings.db == home / "data" / "grokdash" / "tasks.json"
+    assert settings.download_dir == home / "Downloads" / "grokdash"
+    assert settings.config_path == home / "config" / "grokdash" / "config.toml"
+    assert settings.interval == 30
+    assert settings.concurrency == 8
+    assert settings.api_key is None
+
+
+def test_flag_beats_environment_beats_file_beats_default(home):
+    write_config(home, 'interval = 40\nbase_url = "https://file.example/api"\ndb = "~/file.json"\n')
+    env = {"GROKDASH_INTERVAL": "50", "GROKDASH_BASE_URL": "https://env.example/api"}
+    settings = load_settings({"interval": "60"}, env=env)
+    assert settings.interval == 60
+    assert settings.base_url == "https://env.example/api"
+    assert settings.db == Path("~/file.json").expanduser()
+    assert load_settings({}, env=env).interval == 50
+    assert load_settings({}, env={}).interval == 40
+
+
+def test_the_key_comes_from_the_environment_or_the_file_and_never_shows(home):
+    write_config(home, 'api_key = "from-file-key"\n')
+    assert load_settings({}, env={}).api_key.reveal() == "from-file-key"
+    settings = load_settings({}, env={"GROKDASH_API_KEY": "from-env-key"})
+    assert settings.api_key.reveal() == "from-env-key"
+    assert "from-env-key" not in repr(settings)
+    assert "from-env-key" not in f"{settings}"
+
+
+def test_a_missing_key_names_both_places_to_set_it(home):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env={}).require_key()
+    expected = (
+        f"no API key: set GROKDASH_API_KEY or api_key in {home / 'config' / 'grokdash' / 'config.toml'}"
+    )
+    assert caught.value.message == expected
+
+
+def test_a_config_file_given_by_flag_or_environment_is_used(home, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text("interval = 5\n")
+    assert load_settings({"config": str(other)}, env={}).interval == 5
+    assert load_settings({}, env={"GROKDASH_CONFIG": str(other)}).interval == 5
+
+
+def test_a_named_config_file_that_does_not_exist_is_an_error(home, tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings({"config": str(tmp_path / "nope.toml")}, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("interval = ", "is not valid TOML"),
+        ('interval = "soon"', "interval must be a number of seconds"),
+        ("interval = 0.1", "at least 0.5"),
+        ("interval = true", "interval must be a number"),
+        ("base_url = 3", "base_url must be non-empty text"),
+        ('base_url = "ftp://x"', "base_url must be an http:// or https:// URL"),
+        ("concurrency = 0", "concurrency must be a whole number from 1 to 64"),
+        ("concurrency = 2.5", "concurrency must be a whole number"),
+        ("intervall = 30", "unknown setting 'intervall'"),
+        ('api_key = ""', "api_key must be non-empty text"),
+    ],
+)
+def test_a_bad_config_file_is_one_sentence_naming_the_file_and_the_field(home, text, words):
+    path = write_config(home, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env={})
+    message = caught.value.message
+    assert str(path) in message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_a_bad_key_value_is_not_repeated_in_the_error(home):
+    write_config(home, "api_key = 12345678\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env={})
+    assert "12345678" not in caught.value.message
+
+
+def test_bad_flag_and_environment_values_name_their_source(home):
+    with pytest.raises(ConfigError, match="--interval must be a number"):
+        load_settings({"interval": "x"}, env={})
+    with pytest.raises(ConfigError, match="GROKDASH_INTERVAL must be a number"):
+        load_settings({}, env={"GROKDASH_INTERVAL": "0"})
+    with pytest.raises(ConfigError, match="GROKDASH_BASE_URL must be an http"):
+        load_settings({}, env={"GROKDASH_BASE_URL": "localhost:8750"})
+
+
+def test_a_key_file_that_others_can_read_brings_a_warning(home):
+    path = write_config(home, 'api_key = "k"\n', mode=0o644)
+    settings = load_settings({}, env={})
+    assert any("chmod 600" in warning and str(path) in warning for warning in settings.warnings)
+    path.chmod(0o600)
+    assert load_settings({}, env={}).warnings == ()
+
+
+def test_plain_http_to_another_host_warns_before_the_key_is_sent(home):
+    env = {"GROKDASH_API_KEY": "k", "GROKDASH_BASE_URL": "http://api.example/x"}
+    assert any("unencrypted" in warning for warning in load_settings({}, env=env).warnings)
+    for local in [
+        "http://127.0.0.1:8750/x",
+        "http://localhost:1/x",
+        "http://[::1]:5/x",
+        "https://api.example",
+    ]:
+        assert load_settings({}, env={**env, "GROKDASH_BASE_URL": local}).warnings == ()
+
+
+def test_the_environment_default_is_the_process_environment(home, monkeypatch):
+    monkeypatch.setenv("GROKDASH_INTERVAL", "7")
+    assert load_settings({}).interval == 7
+    assert os.environ["GROKDASH_INTERVAL"] == "7"
