@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -153,10 +155,16 @@ class GrokClient:
         return NetworkError(f"the request for {what} failed: {self._reason(exc)}")
 
     def _reason(self, exc: Exception) -> str:
+        """The plainest cause in the exception chain: "connection refused" beats "All connection
+        attempts failed"."""
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, socket.gaierror):
+                return "the host name could not be resolved"
+            if isinstance(cause, OSError) and cause.errno:
+                return os.strerror(cause.errno).lower()
+            cause = cause.__cause__ or cause.__context__
         text = str(exc) or type(exc).__name__
-        # "[Errno 111] Connection refused" reads better without the errno.
-        if text.startswith("[Errno") and "] " in text:
-            text = text.split("] ", 1)[1]
         return redact(text, self._key)[:120]
 
     def _server_words(self, response: httpx.Response) -> str:

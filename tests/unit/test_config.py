@@ -9,19 +9,6 @@ from grokdash.api import DEFAULT_BASE_URL
 from grokdash.config import ConfigError, load_settings
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """platformdirs follows the XDG variables: point them all into a temporary home."""
-    for name, sub in [
-        ("XDG_CONFIG_HOME", "config"),
-        ("XDG_DATA_HOME", "data"),
-        ("XDG_STATE_HOME", "state"),
-        ("XDG_DOWNLOAD_DIR", "Downloads"),
-    ]:
-        monkeypatch.setenv(name, str(tmp_path / sub))
-    return tmp_path
-
-
 def write_config(home: Path, text: str, mode: int = 0o600) -> Path:
     path = home / "config" / "grokdash" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ KEY = "sk-live-0123456789abcdefXYZ"
 
 def test_a_secret_shows_a_mask_wherever_it_is_printed():
     secret = Secret(KEY)
-    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "{}".format(secret), str([secret])):
+    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", f"{secret}", str([secret])):
         assert KEY not in shown
     assert secret.reveal() == KEY
     assert secret.masked() == "****fXYZ"

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test folder: a fake clock and a running simulator over real loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grokdash.sim import SimServer, Timings
+
+SIM_KEY = "test-key"
+
+
+class FakeClock:
+    """A clock tests advance by hand, so task progress never needs a sleep."""
+
+    def __init__(self, now: float = 1_764_300_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own config, data, state and download places, and no GROKDASH_* settings
+    from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith("GROKDASH_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    for variable, sub in [
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_DOWNLOAD_DIR", "Downloads"),
+    ]:
+        monkeypatch.setenv(variable, str(home / sub))
+    return home
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim_key() -> str:
+    return SIM_KEY
+
+
+@pytest.fixture
+def sim(clock: FakeClock, sim_key: str) -> Iterator[SimServer]:
+    """A started simulator: tasks are queued for 10 s and processing for 20 s of the fake clock."""
+    server = SimServer(
+        clock=clock,
+        key=sim_key,
+        timings=Timings(queued_seconds=10, processing_seconds=20),
+        slow_seconds=1.0,
+    )
+    with server:
+        yield server
