@@ -1,0 +1,546 @@
+"""The task database: nothing tracked is lost, whatever the file or another process does.
+
+Two `TaskStore` instances on one file stand for two processes (each has its own file lock handle, and
+flock locks conflict between them exactly as between processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import filelock
+import pytest
+from tinydb import TinyDB
+
+import grokdash.store as store_module
+from grokdash.errors import InvalidIdError
+from grokdash.models import task_from_dict
+from grokdash.store import AddOutcome, StoreError, TaskStore
+from grokdash.tracked import TrackedTask
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "tasks.json"
+
+
+def answered(record: TrackedTask, status: str, now: float) -> TrackedTask:
+    answer = {"id": record.id, "object": "video", "model": "grok_video3", "status": status, "created": 1}
+    if status == "completed":
+        answer["video_url"] = f"https://cdn.example/{record.id}.mp4"
+    return record.with_answer(task_from_dict(answer, record.id), now)
+
+
+def ids(store: TaskStore) -> list[str]:
+    return [record.id for record in store.tasks()]
+
+
+def stored_ids(path: Path) -> list[str]:
+    """What a user would find in the file with any JSON tool."""
+    return [doc["id"] for doc in json.loads(path.read_text())["tasks"].values()]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+# ---- the round trip ---------------------------------------------------------------------------------
+
+
+def test_added_tasks_survive_reopening_in_the_order_added(db, clock):
+    store = TaskStore(db, clock=clock)
+    outcome = store.add(["task_c", "task_a"], label="  first batch ")
+    clock.advance(5)
+    store.add(["task_b"], request={"model": "grok_video3", "prompt": "a cat"})
+
+    assert outcome == AddOutcome(added=["task_c", "task_a"], already=[])
+    reopened = TaskStore(db, clock=clock)
+    assert ids(reopened) == ["task_c", "task_a", "task_b"]
+    assert reopened.get("task_a").label == "first batch"
+    assert reopened.get("task_a").added_at == clock.now - 5
+    assert reopened.get("task_b").request == {"model": "grok_video3", "prompt": "a cat"}
+    assert reopened.get("task_b").model == "grok_video3"
+    assert len(reopened) == 3
+    assert "task_c" in reopened
+    assert "task_x" not in reopened
+    assert reopened.get("task_x") is None
+    assert reopened.notices == []
+
+
+def test_answers_and_errors_survive_reopening(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["task_1"])
+    store.update({"task_1": lambda r: answered(answered(r, "queued", 10.0), "completed", 20.0)})
+
+    record = TaskStore(db, clock=clock).get("task_1")
+    assert record.status == "completed"
+    assert record.task.video_url == "https://cdn.example/task_1.mp4"
+    assert record.status_seen == {"queued": 10.0, "completed": 20.0}
+    assert record == store.get("task_1")
+
+
+def test_the_file_is_a_tinydb_database_both_ways(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["task_1", "task_2"])
+
+    document = json.loads(db.read_text())
+    assert set(document) == {"tasks", "_meta"}
+    assert document["_meta"] == {"1": {"schema": 1}}
+    plain = TinyDB(db)
+    assert [doc["id"] for doc in plain.table("tasks").all()] == ["task_1", "task_2"]
+    plain.table("tasks").insert(TrackedTask(id="task_3", added_at=clock.now + 1).to_json())
+    plain.close()
+
+    assert ids(TaskStore(db, clock=clock)) == ["task_1", "task_2", "task_3"]
+
+
+def test_duplicates_are_skipped_and_reported(db, clock):
+    store = TaskStore(db, clock=clock)
+    assert store.add(["a", "b", "a"]) == AddOutcome(added=["a", "b"], already=[])
+    store.update({"a": lambda r: r.with_label("mine")})
+
+    assert store.add(["b", "c", "a"], label="other") == AddOutcome(added=["c"], already=["b", "a"])
+    assert store.get("a").label == "mine"
+    assert store.writes == 3
+    assert store.add(["a", "c"]) == AddOutcome(added=[], already=["a", "c"])
+    assert store.writes == 3
+    assert stored_ids(db) == ["a", "b", "c"]
+
+
+def test_add_refuses_an_invalid_id_before_touching_the_file(db, clock):
+    store = TaskStore(db, clock=clock)
+    with pytest.raises(InvalidIdError):
+        store.add(["good", "bad id"])
+    assert store.writes == 0
+    assert not db.exists()
+
+
+def test_nothing_to_do_writes_nothing(db, clock):
+    store = TaskStore(db, clock=clock)
+    assert store.add([]) == AddOutcome(added=[], already=[])
+    assert store.remove(["unknown"]) == []
+    assert store.update({"unknown": lambda r: r.with_label("x")}) == []
+    store.restore([])
+    assert store.writes == 0
+    assert not db.exists()
+
+
+# ---- remove and undo ---------------------------------------------------------------------------------
+
+
+def test_remove_returns_the_records_and_restore_puts_them_back_as_they_were(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b", "c"], label="batch")
+    clock.advance(1)
+    store.add(["d"])
+    store.update({"b": lambda r: answered(r, "completed", 50.0)})
+    before = store.tasks()
+
+    removed = store.remove(["b", "unknown", "c", "b"])
+    assert [record.id for record in removed] == ["b", "c"]
+    assert ids(store) == ["a", "d"]
+    assert stored_ids(db) == ["a", "d"]
+
+    store.restore(removed)
+    assert store.tasks() == before
+    assert TaskStore(db, clock=clock).tasks() == before
+    assert removed[0].task.video_url == "https://cdn.example/b.mp4"
+
+
+def test_restore_leaves_an_id_tracked_again_meanwhile_alone(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b"], label="old")
+    removed = store.remove(["a", "b"])
+    clock.advance(10)
+    store.add(["a"], label="new")
+
+    store.restore(removed)
+    assert store.get("a").label == "new"
+    assert store.get("b").label == "old"
+
+
+def test_import_records_adds_whole_records_and_skips_tracked_ones(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"], label="here")
+    incoming = [
+        answered(TrackedTask(id="a", added_at=1.0, label="theirs"), "completed", 2.0),
+        answered(TrackedTask(id="b", added_at=1.0, label="theirs"), "failed", 2.0),
+    ]
+    assert store.import_records(incoming) == AddOutcome(added=["b"], already=["a"])
+    assert store.get("a").label == "here"
+    assert store.get("b") == incoming[1]
+    assert ids(store) == ["b", "a"]  # b was added (by someone) long before
+
+
+# ---- batched writes ------------------------------------------------------------------------------------
+
+
+def test_update_writes_once_for_many_changes_and_not_at_all_when_nothing_changed(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add([f"t{n}" for n in range(50)])
+    assert store.writes == 1
+
+    changed = store.update({f"t{n}": lambda r: answered(r, "queued", 5.0) for n in range(50)})
+    assert len(changed) == 50
+    assert store.writes == 2
+
+    # The same answer again, as equal but new objects, and the identity change: nothing to write.
+    assert store.update({f"t{n}": lambda r: answered(r, "queued", 5.0) for n in range(50)}) == []
+    assert store.update({f"t{n}": lambda r: r for n in range(50)}) == []
+    assert store.writes == 2
+
+    changed = store.update({"t1": lambda r: r, "t2": lambda r: r.with_label("two")})
+    assert [record.id for record in changed] == ["t2"]
+    assert store.writes == 3
+    assert TaskStore(db, clock=clock).get("t2").label == "two"
+
+
+def test_update_skips_ids_another_process_removed_and_never_brings_them_back(db, clock):
+    poller = TaskStore(db, clock=clock)
+    poller.add(["a", "b"])
+    command = TaskStore(db, clock=clock)
+    command.remove(["a"])
+
+    changed = poller.update({"a": lambda r: answered(r, "completed", 9.0), "b": lambda r: r.with_label("x")})
+    assert [record.id for record in changed] == ["b"]
+    assert ids(poller) == ["b"]
+    assert stored_ids(db) == ["b"]
+    command.refresh()
+    assert ids(command) == ["b"]
+
+
+def test_two_processes_adding_without_refreshing_keep_each_others_tasks(db, clock):
+    one = TaskStore(db, clock=clock)
+    two = TaskStore(db, clock=clock)
+    one.add(["from_one"])
+    two.add(["from_two"])
+    one.update({"from_one": lambda r: r.with_label("polled")})
+    two.remove(["nothing"])
+
+    assert sorted(stored_ids(db)) == ["from_one", "from_two"]
+    assert ids(one) == ["from_one", "from_two"]
+    assert TaskStore(db, clock=clock).get("from_one").label == "polled"
+
+
+def test_an_update_sees_the_fresh_record_written_by_another_process(db, clock):
+    poller = TaskStore(db, clock=clock)
+    poller.add(["a"])
+    TaskStore(db, clock=clock).update({"a": lambda r: r.with_label("from the command line")})
+
+    poller.update({"a": lambda r: answered(r, "processing", 3.0)})
+    record = TaskStore(db, clock=clock).get("a")
+    assert record.label == "from the command line"
+    assert record.status == "processing"
+
+
+# ---- seeing other processes' changes -------------------------------------------------------------------
+
+
+def test_refresh_sees_another_process_and_does_not_reparse_an_unchanged_file(db, clock, monkeypatch):
+    dashboard = TaskStore(db, clock=clock)
+    TaskStore(db, clock=clock).add(["a", "b"])
+
+    parses = []
+    real_parse = store_module._parse
+    monkeypatch.setattr(store_module, "_parse", lambda *args: parses.append(1) or real_parse(*args))
+
+    assert dashboard.refresh() is True
+    assert ids(dashboard) == ["a", "b"]
+    assert len(parses) == 1
+    for _ in range(100):
+        assert dashboard.refresh() is False
+    assert len(parses) == 1
+
+    dashboard.add(["c"])  # our own write is not "a change to pick up"
+    assert dashboard.refresh() is False
+    assert len(parses) == 1
+
+
+def test_refresh_sees_a_removal_and_a_deleted_file(db, clock):
+    dashboard = TaskStore(db, clock=clock)
+    dashboard.add(["a", "b"])
+    TaskStore(db, clock=clock).remove(["a"])
+    assert dashboard.refresh() is True
+    assert ids(dashboard) == ["b"]
+
+    db.unlink()
+    assert dashboard.refresh() is True
+    assert ids(dashboard) == []
+    assert dashboard.notices == []
+
+
+def test_every_write_changes_the_files_signature(db, clock):
+    # Same size each time; the mtime is moved on even within one tick of a coarse filesystem clock.
+    store = TaskStore(db, clock=clock)
+    store.add(["a"])
+    seen = []
+    for label in ["x1", "x2", "x3", "x4", "x5"]:
+        store.update({"a": lambda r, label=label: r.with_label(label)})
+        seen.append(os.stat(db).st_mtime_ns)
+    assert seen == sorted(set(seen))
+
+
+# ---- unreadable files ------------------------------------------------------------------------------------
+
+BAD_FILES = {
+    "garbage bytes": (b"\x00\xff\xfe garbage \x89PNG", "not UTF-8"),
+    "truncated JSON": (b'{"tasks": {"1": {"id": "a", "added_at": 1.0', "not valid JSON"),
+    "a JSON list": (b'[{"id": "a"}]', "JSON array"),
+    "a tasks table that is a string": (b'{"tasks": "oops"}', "is a JSON string"),
+    "a bad schema version": (b'{"tasks": {}, "_meta": {"1": {"schema": "one"}}}', "schema version"),
+}
+
+
+@pytest.mark.parametrize("content, why", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_an_unreadable_file_is_moved_aside_and_the_user_told(db, clock, content, why):
+    db.parent.mkdir(parents=True)
+    db.write_bytes(content)
+
+    store = TaskStore(db, clock=clock)
+    assert ids(store) == []
+    [aside] = [path for path in db.parent.iterdir() if ".corrupt-" in path.name]
+    assert aside.read_bytes() == content
+    assert not db.exists()
+    [notice] = store.notices
+    assert str(db) in notice
+    assert str(aside) in notice
+    assert why in notice
+    assert "starts with an empty list" in notice
+
+    store.add(["fresh"])
+    assert ids(TaskStore(db, clock=clock)) == ["fresh"]
+    assert aside.read_bytes() == content
+
+
+def test_the_moved_aside_name_carries_the_time_and_a_counter_when_taken(db, clock):
+    db.parent.mkdir(parents=True)
+    stamp = store_module.time.strftime("%Y%m%d-%H%M%S", store_module.time.localtime(clock.now))
+    names = []
+    for n in range(3):
+        db.write_bytes(b"not json %d" % n)
+        TaskStore(db, clock=clock)
+        names.append(sorted(path.name for path in db.parent.iterdir() if ".corrupt-" in path.name))
+    assert names[-1] == [
+        f"tasks.json.corrupt-{stamp}",
+        f"tasks.json.corrupt-{stamp}-2",
+        f"tasks.json.corrupt-{stamp}-3",
+    ]
+    assert (db.parent / f"tasks.json.corrupt-{stamp}-3").read_bytes() == b"not json 2"
+
+
+def good_doc(task_id: str) -> dict:
+    return TrackedTask(id=task_id, added_at=1.0, label="kept").to_json()
+
+
+BAD_RECORDS = {
+    "missing its id": ({"added_at": 1.0}, "no 'id'"),
+    "not an object": ([1, 2], "JSON array"),
+    "a bad added_at": ({"id": "x", "added_at": "yesterday"}, "not a task record"),
+    "an answer without a status": ({"id": "x", "added_at": 1.0, "answer": {"id": "x"}}, "no status"),
+    "an unusable id": ({"id": "a b", "added_at": 1.0}, "whitespace"),
+}
+
+
+@pytest.mark.parametrize("bad, why", BAD_RECORDS.values(), ids=BAD_RECORDS.keys())
+def test_one_unreadable_record_keeps_the_good_ones_and_sets_the_file_aside(db, clock, bad, why):
+    db.parent.mkdir(parents=True)
+    document = {"tasks": {"1": good_doc("a"), "2": bad, "3": good_doc("b")}, "_meta": {"1": {"schema": 1}}}
+    original = json.dumps(document).encode()
+    db.write_bytes(original)
+
+    store = TaskStore(db, clock=clock)
+    assert ids(store) == ["a", "b"]
+    assert store.get("a").label == "kept"
+    [aside] = [path for path in db.parent.iterdir() if ".corrupt-" in path.name]
+    assert aside.read_bytes() == original
+    [notice] = store.notices
+    assert str(db) in notice
+    assert str(aside) in notice
+    assert "1 unreadable record of 3" in notice
+    assert why in notice
+    assert "keeps the other 2 tasks" in notice
+    # The good records are saved at once: the next process sees them without any notice.
+    again = TaskStore(db, clock=clock)
+    assert ids(again) == ["a", "b"]
+    assert again.notices == []
+
+
+def test_a_record_repeating_an_id_is_set_aside(db, clock):
+    db.parent.mkdir(parents=True)
+    db.write_text(json.dumps({"tasks": {"1": good_doc("a"), "2": good_doc("a")}}))
+    store = TaskStore(db, clock=clock)
+    assert ids(store) == ["a"]
+    assert "repeats task 'a'" in store.notices[0]
+
+
+def test_a_newer_schema_is_refused_and_never_touched(db, clock):
+    db.parent.mkdir(parents=True)
+    content = json.dumps({"tasks": {"1": {"whatever": "v2"}}, "_meta": {"1": {"schema": 2}}}).encode()
+    db.write_bytes(content)
+
+    with pytest.raises(StoreError) as caught:
+        TaskStore(db, clock=clock)
+    assert caught.value.kind == "store"
+    assert str(db) in caught.value.message
+    assert "newer grokdash" in caught.value.message
+    assert db.read_bytes() == content
+    assert sorted(os.listdir(db.parent)) == ["tasks.json"]
+
+
+def test_a_newer_schema_written_while_running_stops_writes_without_touching_it(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"])
+    content = json.dumps({"tasks": {}, "_meta": {"1": {"schema": 7}}}).encode()
+    db.write_bytes(content)
+
+    with pytest.raises(StoreError, match="newer grokdash"):
+        store.refresh()
+    with pytest.raises(StoreError, match="newer grokdash"):
+        store.add(["b"])
+    assert db.read_bytes() == content
+    assert ids(store) == ["a"]
+
+
+def test_an_empty_file_is_an_empty_database(db, clock):
+    db.parent.mkdir(parents=True)
+    db.touch()
+    store = TaskStore(db, clock=clock)
+    assert ids(store) == []
+    assert store.notices == []
+    store.add(["a"])
+    assert stored_ids(db) == ["a"]
+    assert sorted(os.listdir(db.parent)) == ["tasks.json", "tasks.json.lock"]
+
+
+def test_a_file_spoiled_while_running_keeps_the_tasks_already_loaded(db, clock):
+    dashboard = TaskStore(db, clock=clock)
+    dashboard.add(["a", "b"])
+    db.write_bytes(b"{ spoiled by hand")
+
+    assert dashboard.refresh() is True
+    assert ids(dashboard) == ["a", "b"]
+    [notice] = dashboard.notices
+    assert "kept" not in notice or "keeps the 2 tasks it had loaded before" in notice
+    assert "keeps the 2 tasks it had loaded before" in notice
+    [aside] = [path for path in db.parent.iterdir() if ".corrupt-" in path.name]
+    assert aside.read_bytes() == b"{ spoiled by hand"
+    assert ids(TaskStore(db, clock=clock)) == ["a", "b"]
+
+
+# ---- the file on disk ------------------------------------------------------------------------------------
+
+
+def test_a_new_file_and_its_folders_are_created_private(db, clock):
+    assert not db.parent.exists()
+    TaskStore(db, clock=clock).add(["a"])
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_an_existing_files_permissions_are_kept(db, clock):
+    TaskStore(db, clock=clock).add(["a"])
+    db.chmod(0o640)
+    TaskStore(db, clock=clock).add(["b"])
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o640
+
+
+def test_no_temp_file_stays_behind_and_a_crashed_writers_is_swept(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"])
+    store.update({"a": lambda r: r.with_label("x")})
+    store.remove(["a"])
+    assert leftovers(db.parent) == []
+
+    (db.parent / ".tasks.json.k1ll3d.tmp").write_text('{"tasks": {"1": ')  # a writer killed mid-write
+    other = TaskStore(db, clock=clock)
+    assert other.notices == []
+    other.add(["b"])
+    assert leftovers(db.parent) == []
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_intact(db, clock, monkeypatch):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"])
+    before = db.read_bytes()
+
+    def broken_replace(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "replace", broken_replace)
+    with pytest.raises(StoreError) as caught:
+        store.add(["b"])
+    assert "No space left on device" in caught.value.message
+    assert str(db) in caught.value.message
+    assert db.read_bytes() == before
+    assert leftovers(db.parent) == []
+    assert ids(store) == ["a"]
+    assert ids(TaskStore(db, clock=clock)) == ["a"]
+
+    monkeypatch.undo()
+    assert store.add(["b"]) == AddOutcome(added=["b"], already=[])
+    assert ids(TaskStore(db, clock=clock)) == ["a", "b"]
+
+
+def test_an_update_that_fails_midway_changes_nothing(db, clock, monkeypatch):
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b"])
+    before = db.read_bytes()
+    monkeypatch.setattr(store_module.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "I/O error")))
+
+    with pytest.raises(StoreError, match="I/O error"):
+        store.update({"a": lambda r: r.with_label("lost?")})
+    assert db.read_bytes() == before
+    assert store.get("a").label is None
+
+    monkeypatch.undo()
+    store.update({"b": lambda r: r.with_label("b")})
+    reopened = TaskStore(db, clock=clock)
+    assert reopened.get("a").label is None
+    assert reopened.get("b").label == "b"
+
+
+def test_a_locked_database_is_one_clear_sentence(db, clock):
+    store = TaskStore(db, clock=clock, lock_timeout=0.05)
+    store.add(["a"])
+    with filelock.FileLock(f"{db}.lock"), pytest.raises(StoreError) as caught:
+        store.add(["b"])
+    assert caught.value.message.startswith(f"the task database {db} is locked by another grokdash process")
+    assert ids(TaskStore(db, clock=clock)) == ["a"]
+
+
+def test_a_symlinked_database_stays_a_symlink(tmp_path, clock):
+    real = tmp_path / "real" / "tasks.json"
+    TaskStore(real, clock=clock).add(["a"])
+    link = tmp_path / "tasks.json"
+    link.symlink_to(real)
+
+    TaskStore(link, clock=clock).add(["b"])
+    assert link.is_symlink()
+    assert stored_ids(real) == ["a", "b"]
+
+
+def test_readers_on_another_thread_always_see_whole_records(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add([f"t{n}" for n in range(200)])
+    done = threading.Event()
+    problems: list[str] = []
+
+    def reader() -> None:
+        while not done.is_set():
+            snapshot = store.tasks()
+            if len(snapshot) != 200 or len({record.label for record in snapshot}) > 2:
+                problems.append(f"{len(snapshot)} tasks")
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for round_ in range(10):
+            store.update({f"t{n}": lambda r, round_=round_: r.with_label(f"round {round_}") for n in range(200)})
+    finally:
+        done.set()
+        thread.join()
+    assert problems == []
+    assert {record.label for record in store.tasks()} == {"round 9"}
