@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -16,9 +16,20 @@ import click
 from grokdash import __version__
 from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
-from grokdash.errors import ApiError, GrokdashError, InvalidIdError
+from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, Task, check_id, format_seconds
+from grokdash.models import Status, check_id, id_problem
+from grokdash.output import (
+    QueryResult,
+    change_line,
+    render_status_table,
+    render_tracked_table,
+    tracked_json,
+)
+from grokdash.poller import Poller, PollPolicy, RoundReport, is_gone, is_settled, poll_until_settled
+from grokdash.store import TaskStore
+from grokdash.tracked import TrackedTask
+from grokdash.transfer import export_tasks, read_import, split_ids
 
 log = logging.getLogger(__name__)
 
@@ -87,28 +98,6 @@ def cli(ctx: click.Context, **flags: Any) -> int:
 # ---- status ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """One id asked for: the task the API gave, or why it gave none."""
-
-    id: str
-    task: Task | None = None
-    error: ApiError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.task is not None and self.task.status != Status.FAILED
-
-    def as_json(self) -> dict[str, Any]:
-        fields = self.task.api_fields() if self.task else dict.fromkeys(_API_FIELDS)
-        fields["id"] = self.id
-        fields["query_error"] = self.error.as_json() if self.error else None
-        return fields
-
-
-_API_FIELDS = ("id", "status", "model", "created", "video_url", "actualDuration", "error")
-
-
 async def query_tasks(client: GrokClient, ids: Iterable[str], concurrency: int) -> list[QueryResult]:
     """Ask for every id at once (at most `concurrency` in flight); results in the order asked."""
     gate = asyncio.Semaphore(concurrency)
@@ -165,56 +154,271 @@ def status(ctx: click.Context, ids: tuple[str, ...], as_json: bool, **flags: Any
     if as_json:
         click.echo(json.dumps([result.as_json() for result in results], indent=2, ensure_ascii=False))
     else:
-        click.echo(render_status_table(results, now=time.time(), color=_color_wanted()))
+        click.echo(render_status_table(results, color=_color_wanted()))
 
     if refused:
         return EXIT_USAGE
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 
 
-STATUS_STYLE = {
-    Status.QUEUED: ("·", "blue"),
-    Status.PROCESSING: ("▸", "yellow"),
-    Status.COMPLETED: ("✓", "green"),
-    Status.FAILED: ("✗", "red"),
+def _color_wanted() -> bool:
+    return sys.stdout.isatty()
+
+
+# ---- tracking: add, rm, ls, watch, export, import ----------------------------------------------------
+
+
+def _open_store(settings: Settings) -> TaskStore:
+    store = TaskStore(settings.db)
+    for notice in store.notices:
+        click.echo(f"grokdash: warning: {notice}", err=True)
+    return store
+
+
+def _report_refused(refused: list[QueryResult], what: str) -> None:
+    for result in refused:
+        click.echo(f"grokdash: {result.error} ({what})", err=True)
+
+
+def _read_ids(ids: Iterable[str]) -> list[str]:
+    """The ids as given, with `-` replaced by the ids read from standard input."""
+    collected: list[str] = []
+    for task_id in ids:
+        collected.extend(split_ids(sys.stdin.read()) if task_id == "-" else [task_id])
+    return collected
+
+
+def _say(label: str, ids: list[str]) -> None:
+    if ids:
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        click.echo(f"{label} ({len(ids)}): {shown}")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID... | -")
+@click.option("--label", metavar="TEXT", help="A label for these tasks, shown in lists and searchable.")
+@settings_options
+@click.pass_context
+def add(ctx: click.Context, ids: tuple[str, ...], label: str | None, **flags: Any) -> int:
+    """Track task ids. With -, read them from standard input (whitespace or comma separated).
+
+    Ids already tracked are skipped and said so; invalid ids are named and refused, the others are
+    still added (exit status 2 when any was refused).
+    """
+    settings = _settings(ctx, flags)
+    valid, refused = _split_valid(_read_ids(ids))
+    _report_refused(refused, "not added")
+    if not valid and not refused:
+        raise UsageError("no ids given")
+    if valid:
+        outcome = _open_store(settings).add(valid, label=label)
+        _say("tracking", outcome.added)
+        _say("already tracked", outcome.already)
+    return EXIT_USAGE if refused else EXIT_OK
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@settings_options
+@click.pass_context
+def rm(ctx: click.Context, ids: tuple[str, ...], **flags: Any) -> int:
+    """Stop tracking task ids. Their saved videos stay where they are."""
+    settings = _settings(ctx, flags)
+    wanted = _unique(ids)
+    removed = {tracked.id for tracked in _open_store(settings).remove(wanted)}
+    _say("stopped tracking", [task_id for task_id in wanted if task_id in removed])
+    missing = [task_id for task_id in wanted if task_id not in removed]
+    for task_id in missing:
+        click.echo(f"grokdash: {safe_snippet(task_id, 60)} is not tracked", err=True)
+    return EXIT_USAGE if missing else EXIT_OK
+
+
+STATUS_FILTERS = {
+    "active": "queued or processing",
+    "final": "completed, failed or an undocumented status",
+    "error": "the last query failed",
+    "new": "not asked about yet",
 }
 
 
-def render_status_table(results: list[QueryResult], *, now: float, color: bool) -> str:
-    """One line per id: status, model, age, and the video URL, the task's error or the query's error."""
-    rows = [("ID", "STATUS", "MODEL", "AGE", "RESULT")]
-    styles: list[str | None] = [None]
-    for result in results:
-        if result.task is None:
-            assert result.error is not None
-            rows.append((result.id, f"! {result.error.kind}", "-", "-", result.error.message))
-            styles.append("red")
-            continue
-        task = result.task
-        mark, style = STATUS_STYLE.get(task.status, ("?", "magenta"))
-        age = format_seconds(now - task.created) if task.created else "-"
-        if task.video_url:
-            length = f" ({task.actual_duration:g} s of video)" if task.actual_duration else ""
-            outcome = task.video_url + length
-        else:
-            outcome = task.error or ""
-        rows.append((task.id, f"{mark} {task.status}", task.model or "-", age, outcome))
-        styles.append(style)
-
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    lines = []
-    for row, style in zip(rows, styles, strict=True):
-        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        if color and style:
-            cells[1] = click.style(cells[1], fg=style)
-        if color and style is None:
-            cells = [click.style(cell, bold=True) for cell in cells]
-        lines.append("  ".join([*cells, row[4]]).rstrip())
-    return "\n".join(lines)
+def _matches(tracked: TrackedTask, wanted: str) -> bool:
+    if wanted == "active":
+        return tracked.task is not None and not tracked.is_final
+    if wanted == "final":
+        return tracked.is_final
+    if wanted == "error":
+        return tracked.last_error is not None
+    if wanted == "new":
+        return tracked.task is None
+    return tracked.status is not None and str(tracked.status).lower() == wanted.lower()
 
 
-def _color_wanted() -> bool:
-    return sys.stdout.isatty()
+@cli.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, an object per task.")
+@click.option(
+    "--status",
+    "wanted",
+    metavar="S",
+    help="Only tasks with this status (queued, processing, completed, failed, or any other the API "
+    "sent), or: " + "; ".join(f"{name}: {meaning}" for name, meaning in STATUS_FILTERS.items()) + ".",
+)
+@settings_options
+@click.pass_context
+def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: Any) -> int:
+    """The tracked tasks as last seen. Asks the API nothing (see watch)."""
+    settings = _settings(ctx, flags)
+    tasks = _open_store(settings).tasks()
+    if wanted:
+        tasks = [tracked for tracked in tasks if _matches(tracked, wanted)]
+    if as_json:
+        click.echo(json.dumps([tracked_json(tracked) for tracked in tasks], indent=2, ensure_ascii=False))
+    elif tasks:
+        click.echo(render_tracked_table(tasks, color=_color_wanted()))
+    else:
+        click.echo("no tracked tasks" + (f" with status {wanted}" if wanted else "") + ".", err=True)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="[ID...]")
+@click.option("--once", is_flag=True, help="Ask about every unfinished task once, then stop.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="At the end, print one JSON array of the watched tasks."
+)
+@click.option(
+    "--exit-status", is_flag=True, help="Exit 1 when any watched task ended failed (or was not found)."
+)
+@settings_options
+@click.pass_context
+def watch(
+    ctx: click.Context, ids: tuple[str, ...], once: bool, as_json: bool, exit_status: bool, **flags: Any
+) -> int:
+    """Poll the tracked tasks (or only the given ids, which are tracked too) until every one is final.
+
+    Each change is printed as it happens. Interrupting stops the watching, not the tracking.
+    """
+    settings = _settings(ctx, flags)
+    valid, refused = _split_valid(ids)
+    if refused:
+        _report_refused(refused, "not watched")
+        return EXIT_USAGE
+    key = settings.require_key()
+    store = _open_store(settings)
+    if valid:
+        newly = store.add(valid).added
+        if newly and not as_json:
+            _say("tracking", newly)
+    only = set(valid) or None
+    watched = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
+    if not watched:
+        click.echo("nothing to watch: no tracked tasks (add some with grokdash add).", err=True)
+        return EXIT_OK
+    if not as_json:
+        pending = sum(not is_settled(tracked) for tracked in watched)
+        how = "once" if once else f"every {settings.interval:g} s until all are final"
+        click.echo(f"watching {len(watched)} tasks, {pending} unfinished; asking {how}.")
+
+    seen = {tracked.id: tracked for tracked in watched}
+
+    def on_round(report: RoundReport) -> None:
+        for tracked in report.changed:
+            line = change_line(seen.get(tracked.id), tracked, time.time())
+            seen[tracked.id] = tracked
+            if line and not as_json:
+                click.echo(line)
+
+    async def run() -> RoundReport | None:
+        async with GrokClient(
+            settings.base_url,
+            key,
+            timeouts=Timeouts(read=settings.timeout),
+            max_connections=settings.concurrency,
+        ) as client:
+            poller = Poller(
+                client.get_task,
+                store,
+                policy=PollPolicy(interval=settings.interval),
+                concurrency=settings.concurrency,
+            )
+            if once:
+                report = await poller.poll_round(only, everything=True)
+                on_round(report)
+                return report if report.auth_error else None
+            return await poll_until_settled(poller, store, only=only, on_round=on_round)
+
+    stopped_by = asyncio.run(run())
+    final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
+    if as_json:
+        click.echo(json.dumps([tracked_json(tracked) for tracked in final], indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_tracked_table(final, color=_color_wanted()))
+    if stopped_by is not None and stopped_by.auth_error is not None:
+        raise stopped_by.auth_error
+    ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
+    return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
+@settings_options
+@click.pass_context
+def export(ctx: click.Context, fmt: str, **flags: Any) -> int:
+    """Print the tracked list: JSON keeps everything (import reads it back), CSV is for spreadsheets."""
+    settings = _settings(ctx, flags)
+    click.echo(export_tasks(_open_store(settings).tasks(), fmt), nl=False)  # type: ignore[arg-type]
+    return EXIT_OK
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@settings_options
+@click.pass_context
+def import_(ctx: click.Context, file: str, **flags: Any) -> int:
+    """Track the tasks in FILE (- for standard input): a grokdash export (JSON or CSV), the output of
+    ls --json or status --json, or a plain list of ids.
+
+    Invalid ids are named and refused, the others still go in; already tracked ids are skipped.
+    """
+    settings = _settings(ctx, flags)
+    source = "standard input" if file == "-" else file
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not UTF-8 text"
+        raise UsageError(f"cannot read {source}: {reason}") from None
+    plan = read_import(text, source)
+    now = time.time()
+    records = list(plan.records)
+    records += [
+        TrackedTask(id=task_id, added_at=added or now, label=label) for task_id, label, added in plan.ids
+    ]
+    refused = [
+        QueryResult(record.id, error=InvalidIdError(problem))
+        for record in records
+        if (problem := _id_error(record.id))
+    ]
+    _report_refused(refused, "not imported")
+    bad = {result.id for result in refused}
+    records = [record for record in records if record.id not in bad]
+    if not records and not refused:
+        raise UsageError(f"{source} holds no task ids")
+    if records:
+        outcome = _open_store(settings).import_records(records)
+        _say("tracking", outcome.added)
+        _say("already tracked", outcome.already)
+    return EXIT_USAGE if refused else EXIT_OK
+
+
+def _id_error(task_id: str) -> str | None:
+    problem = id_problem(task_id)
+    return None if problem is None else f"invalid task id {safe_snippet(task_id, 40)}: {problem}"
 
 
 # ---- sim ------------------------------------------------------------------------------------------
@@ -315,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         code = error.exit_code
-    except ConfigError as error:
+    except UsageError as error:
         click.echo(f"grokdash: {error.message}", err=True)
         code = EXIT_USAGE
     except GrokdashError as error:

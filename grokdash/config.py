@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from grokdash.api import DEFAULT_BASE_URL
-from grokdash.errors import GrokdashError
+from grokdash.errors import UsageError
 from grokdash.secret import Secret
 
 APP_NAME = "grokdash"
 
 
-class ConfigError(GrokdashError):
+class ConfigError(UsageError):
     """A setting that cannot be used. The message names where it came from."""
 
     kind = "config"

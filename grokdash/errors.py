@@ -43,6 +43,12 @@ class GrokdashError(Exception):
         return {"kind": self.kind, "message": self.message}
 
 
+class UsageError(GrokdashError):
+    """Bad usage or input: the command did nothing it was not sure of (exit status 2)."""
+
+    kind = "usage"
+
+
 class ApiError(GrokdashError):
     """A request to the API that did not give us a task."""
 

@@ -7,9 +7,10 @@ import logging.handlers
 from pathlib import Path
 
 from grokdash.config import state_dir
-from grokdash.secret import RedactingFilter, Secret
+from grokdash.secret import RedactingFormatter, Secret
 
 LOG_FILE_NAME = "grokdash.log"
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
 def log_path() -> Path:
@@ -27,8 +28,7 @@ def setup_logging(secret: Secret | None, level: int = logging.INFO) -> Path | No
         )
     except OSError:
         return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secret))
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT, secret))
 
     root = logging.getLogger("grokdash")
     root.setLevel(level)
@@ -36,7 +36,6 @@ def setup_logging(secret: Secret | None, level: int = logging.INFO) -> Path | No
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
-    root.propagate = False
     # httpx logs every request line at INFO; our own records say what matters.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

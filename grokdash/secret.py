@@ -50,17 +50,14 @@ def redact(text: str, secret: Secret | None) -> str:
     return text
 
 
-class RedactingFilter(logging.Filter):
-    """Last line of defence: a log record that somehow holds the key is written with it masked."""
+class RedactingFormatter(logging.Formatter):
+    """Last line of defence for the log file: a line that somehow holds the key is written masked.
 
-    def __init__(self, secret: Secret | None) -> None:
-        super().__init__()
+    A formatter rather than a filter, so the record itself (seen by other handlers) is left alone."""
+
+    def __init__(self, fmt: str, secret: Secret | None) -> None:
+        super().__init__(fmt)
         self.secret = secret
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secret:
-            message = record.getMessage()
-            redacted = redact(message, self.secret)
-            if redacted != message:
-                record.msg, record.args = redacted, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secret)

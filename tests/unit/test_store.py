@@ -273,15 +273,35 @@ def test_refresh_sees_a_removal_and_a_deleted_file(db, clock):
     assert dashboard.notices == []
 
 
-def test_every_write_changes_the_files_signature(db, clock):
-    # Same size each time; the mtime is moved on even within one tick of a coarse filesystem clock.
+def test_refresh_sees_changed_records_and_a_reused_document_id(db, clock):
+    dashboard = TaskStore(db, clock=clock)
+    dashboard.add(["a", "b", "c"])
+    command = TaskStore(db, clock=clock)
+    command.update({"a": lambda r: r.with_label("relabelled")})
+    command.remove(["c"])
+    command.add(["d"])  # takes the document id "c" had
+
+    assert dashboard.refresh() is True
+    assert ids(dashboard) == ["a", "b", "d"]
+    assert dashboard.get("a").label == "relabelled"
+    assert dashboard.get("c") is None
+    assert dashboard.tasks() == TaskStore(db, clock=clock).tasks()
+
+
+def test_every_write_changes_the_files_signature_even_when_the_clock_stands_still(db, clock, monkeypatch):
+    # Same size each time, and a clock that does not move (a coarse filesystem tick): the mtime still
+    # moves on, so a reader whose inode number gets reused cannot mistake a new file for the one it read.
     store = TaskStore(db, clock=clock)
     store.add(["a"])
+    reader = TaskStore(db, clock=clock)
+    monkeypatch.setattr(store_module.time, "time_ns", lambda: 1_764_300_000_000_000_000)
     seen = []
     for label in ["x1", "x2", "x3", "x4", "x5"]:
         store.update({"a": lambda r, label=label: r.with_label(label)})
         seen.append(os.stat(db).st_mtime_ns)
     assert seen == sorted(set(seen))
+    assert reader.refresh() is True
+    assert reader.get("a").label == "x5"
 
 
 # ---- unreadable files ------------------------------------------------------------------------------------
@@ -342,6 +362,8 @@ BAD_RECORDS = {
     "a bad added_at": ({"id": "x", "added_at": "yesterday"}, "not a task record"),
     "an answer without a status": ({"id": "x", "added_at": 1.0, "answer": {"id": "x"}}, "no status"),
     "an unusable id": ({"id": "a b", "added_at": 1.0}, "whitespace"),
+    "an infinite count": ({"id": "x", "added_at": 1.0, "consecutive_errors": float("inf")}, "infinity"),
+    "a list for a dict": ({"id": "x", "added_at": 1.0, "status_seen": [1]}, "not a task record"),
 }
 
 
@@ -424,7 +446,6 @@ def test_a_file_spoiled_while_running_keeps_the_tasks_already_loaded(db, clock):
     assert dashboard.refresh() is True
     assert ids(dashboard) == ["a", "b"]
     [notice] = dashboard.notices
-    assert "kept" not in notice or "keeps the 2 tasks it had loaded before" in notice
     assert "keeps the 2 tasks it had loaded before" in notice
     [aside] = [path for path in db.parent.iterdir() if ".corrupt-" in path.name]
     assert aside.read_bytes() == b"{ spoiled by hand"
@@ -531,14 +552,16 @@ def test_readers_on_another_thread_always_see_whole_records(db, clock):
     def reader() -> None:
         while not done.is_set():
             snapshot = store.tasks()
-            if len(snapshot) != 200 or len({record.label for record in snapshot}) > 2:
+            if len(snapshot) != 200 or len({record.label for record in snapshot}) > 1:
                 problems.append(f"{len(snapshot)} tasks")
 
     thread = threading.Thread(target=reader)
     thread.start()
     try:
         for round_ in range(10):
-            store.update({f"t{n}": lambda r, round_=round_: r.with_label(f"round {round_}") for n in range(200)})
+            store.update(
+                {f"t{n}": lambda r, round_=round_: r.with_label(f"round {round_}") for n in range(200)}
+            )
     finally:
         done.set()
         thread.join()

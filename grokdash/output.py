@@ -1,0 +1,166 @@
+"""What the commands print: tables for people, JSON for scripts. Pure: text in, text out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from grokdash.errors import ApiError
+from grokdash.models import Status, Task, format_seconds
+from grokdash.poller import is_gone, is_stale
+from grokdash.tracked import TrackedTask
+
+API_FIELDS = ("id", "status", "model", "created", "video_url", "actualDuration", "error")
+
+STATUS_MARKS = {
+    Status.QUEUED: ("·", "blue"),
+    Status.PROCESSING: ("▸", "yellow"),
+    Status.COMPLETED: ("✓", "green"),
+    Status.FAILED: ("✗", "red"),
+}
+UNKNOWN_STATUS_MARK = ("?", "magenta")
+ERROR_MARK = ("!", "red")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """One id asked for now: the task the API gave, or why it gave none."""
+
+    id: str
+    task: Task | None = None
+    error: ApiError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.task is not None and self.task.status != Status.FAILED
+
+    def as_json(self) -> dict[str, Any]:
+        fields = self.task.api_fields() if self.task else dict.fromkeys(API_FIELDS)
+        fields["id"] = self.id
+        fields["query_error"] = self.error.as_json() if self.error else None
+        return fields
+
+
+def tracked_json(tracked: TrackedTask) -> dict[str, Any]:
+    """A tracked task for `ls --json` and `watch --json`: the API's fields, the last query's error,
+    and what grokdash observed."""
+    fields = tracked.task.api_fields() if tracked.task else dict.fromkeys(API_FIELDS)
+    fields["id"] = tracked.id
+    if fields["model"] is None:
+        fields["model"] = tracked.model
+    error = tracked.last_error
+    fields["query_error"] = {"kind": error.kind, "message": error.message} if error else None
+    fields["label"] = tracked.label
+    fields["added_at"] = tracked.added_at
+    fields["checked_at"] = tracked.checked_at
+    fields["local_file"] = tracked.local_file
+    return fields
+
+
+def status_cell(status: str | None) -> tuple[str, str]:
+    """The status as a mark and a word (readable without colour), and the colour for it."""
+    if status is None:
+        return "… new", "bright_black"
+    mark, color = STATUS_MARKS.get(status, UNKNOWN_STATUS_MARK)
+    return f"{mark} {status}", color
+
+
+def task_outcome(task: Task) -> str:
+    if task.video_url:
+        length = f" ({task.actual_duration:g} s of video)" if task.actual_duration else ""
+        return task.video_url + length
+    return task.error or ""
+
+
+def status_row(result: QueryResult, now: float) -> tuple[list[str], str]:
+    if result.task is None:
+        assert result.error is not None
+        return [
+            result.id,
+            f"{ERROR_MARK[0]} {result.error.kind}",
+            "-",
+            "-",
+            result.error.message,
+        ], ERROR_MARK[1]
+    task = result.task
+    status, color = status_cell(task.status)
+    age = format_seconds(now - task.created) if task.created else "-"
+    return [task.id, status, task.model or "-", age, task_outcome(task)], color
+
+
+def tracked_row(tracked: TrackedTask, now: float) -> tuple[list[str], str]:
+    status, color = status_cell(tracked.status)
+    if is_gone(tracked):
+        status, color = f"{ERROR_MARK[0]} gone", ERROR_MARK[1]
+    elif is_stale(tracked, now):
+        status += " (stale)"
+    created = tracked.task.created if tracked.task and tracked.task.created else tracked.added_at
+    outcome = task_outcome(tracked.task) if tracked.task else ""
+    if tracked.local_file:
+        outcome = tracked.local_file
+    if tracked.last_error:
+        outcome = f"{tracked.last_error.kind}: {tracked.last_error.message}"
+    return [
+        tracked.id,
+        status,
+        tracked.model or "-",
+        format_seconds(now - created),
+        tracked.label or "",
+        outcome,
+    ], color
+
+
+def render_table(header: Sequence[str], rows: Sequence[tuple[list[str], str]], *, color: bool) -> str:
+    """Columns padded to their widest cell; the last column runs free so URLs are never cut."""
+    cells = [list(header), *[row for row, _ in rows]]
+    widths = [max(len(line[column]) for line in cells) for column in range(len(header) - 1)]
+    lines = []
+    for index, line in enumerate(cells):
+        padded = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)]
+        if color and index == 0:
+            padded = [click.style(cell, bold=True) for cell in padded]
+        elif color:
+            padded[1] = click.style(padded[1], fg=rows[index - 1][1])
+        lines.append("  ".join([*padded, line[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def render_status_table(
+    results: Sequence[QueryResult], *, now: float | None = None, color: bool = False
+) -> str:
+    now = time.time() if now is None else now
+    rows = [status_row(result, now) for result in results]
+    return render_table(("ID", "STATUS", "MODEL", "AGE", "RESULT"), rows, color=color)
+
+
+def render_tracked_table(
+    tracked: Sequence[TrackedTask], *, now: float | None = None, color: bool = False
+) -> str:
+    now = time.time() if now is None else now
+    rows = [tracked_row(task, now) for task in tracked]
+    return render_table(("ID", "STATUS", "MODEL", "AGE", "LABEL", "RESULT"), rows, color=color)
+
+
+def change_line(before: TrackedTask | None, after: TrackedTask, now: float) -> str | None:
+    """One line for `watch` when a task's status or error changed; None when nothing worth saying did."""
+    old_status = before.status if before else None
+    old_error = before.last_error.message if before and before.last_error else None
+    clock = time.strftime("%H:%M:%S", time.localtime(now))
+    if after.status != old_status and after.task is not None:
+        moved = f"{old_status} → {after.status}" if old_status else str(after.status)
+        detail = ""
+        if after.is_final:
+            started = after.task.created or min(after.status_seen.values(), default=now)
+            detail = f"  after {format_seconds(now - started)}"
+            outcome = task_outcome(after.task)
+            if outcome:
+                detail += f"  {outcome}"
+        return f"{clock}  {after.id}  {moved}{detail}"
+    new_error = after.last_error.message if after.last_error else None
+    if new_error and new_error != old_error:
+        return f"{clock}  {after.id}  query failed ({after.last_error.kind}): {new_error}"
+    return None

@@ -1,0 +1,262 @@
+"""When to ask the API about each task, and the small async engine that asks.
+
+The schedule is plain functions of (task, now, policy), tested on a fake clock. The engine polls the
+due tasks with a concurrency cap, then hands every answer of the round to the store as one batch,
+written off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from grokdash.errors import ApiError, AuthError, RateLimitedError
+from grokdash.models import Status, Task
+from grokdash.tracked import TrackedTask
+
+if TYPE_CHECKING:
+    from grokdash.store import TaskStore
+
+log = logging.getLogger(__name__)
+
+# How long each model usually takes, start to finish (seconds); a task far beyond it is stale.
+TYPICAL_SECONDS = {
+    "grok_video3": 300.0,
+    "grok_video3_pro": 300.0,
+    "grok_video3_max": 600.0,
+    "grok_video3_stable": 300.0,
+}
+DEFAULT_TYPICAL_SECONDS = 300.0
+STALE_FACTOR = 3.0
+NOT_FOUND_GIVE_UP = 3
+"""A task not found this many times in a row is taken as gone: it is no longer polled by itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    interval: float = 30.0
+    """Seconds between two polls of one active task."""
+    jitter: float = 0.1
+    """Each wait is stretched by up to this fraction, so tasks added together drift apart."""
+    backoff_cap: float = 600.0
+    """The longest wait after errors, in seconds (never shorter than the interval)."""
+    rate_limit_wait: float = 30.0
+    """How long everything waits after a 429 that did not say how long."""
+
+
+def is_gone(tracked: TrackedTask) -> bool:
+    """Not found several times running: a mistyped id or a task the provider has dropped."""
+    recent = tracked.recent_errors[-NOT_FOUND_GIVE_UP:]
+    return (
+        tracked.consecutive_errors >= NOT_FOUND_GIVE_UP
+        and len(recent) == NOT_FOUND_GIVE_UP
+        and all(failure.kind == "not_found" for failure in recent)
+    )
+
+
+def is_settled(tracked: TrackedTask) -> bool:
+    """Nothing more will happen to it unless the user asks: final, or gone."""
+    return tracked.is_final or is_gone(tracked)
+
+
+def jitter_factor(task_id: str, checked_at: float, spread: float) -> float:
+    """A factor in [1, 1 + spread], fixed for one task and one check, so the schedule stays a pure
+    function while tasks polled together drift apart. It only stretches: a task is never asked about
+    twice within one interval."""
+    digest = hashlib.blake2b(f"{task_id}@{checked_at!r}".encode(), digest_size=4).digest()
+    unit = int.from_bytes(digest, "big") / 0xFFFFFFFF
+    return 1.0 + spread * unit
+
+
+def backoff_delay(consecutive_errors: int, policy: PollPolicy) -> float:
+    """The wait after `consecutive_errors` failures in a row: the interval doubled each time, capped."""
+    cap = max(policy.backoff_cap, policy.interval)
+    exponent = min(consecutive_errors, 32)
+    return min(policy.interval * 2.0**exponent, cap)
+
+
+def next_poll_at(tracked: TrackedTask, policy: PollPolicy) -> float | None:
+    """When this task should next be asked about, or None when it should not be (settled)."""
+    if is_settled(tracked):
+        return None
+    if tracked.checked_at is None:
+        return tracked.added_at  # a new id is polled at once
+    if tracked.consecutive_errors:
+        wait = backoff_delay(tracked.consecutive_errors, policy)
+    else:
+        wait = policy.interval
+    due = tracked.checked_at + wait * jitter_factor(tracked.id, tracked.checked_at, policy.jitter)
+    if tracked.retry_after is not None:
+        due = max(due, tracked.retry_after)
+    return due
+
+
+def is_due(tracked: TrackedTask, now: float, policy: PollPolicy) -> bool:
+    due = next_poll_at(tracked, policy)
+    return due is not None and due <= now
+
+
+def is_stale(tracked: TrackedTask, now: float) -> bool:
+    """Queued or processing for far longer than its model usually takes to finish."""
+    if tracked.task is None or tracked.task.status not in (Status.QUEUED, Status.PROCESSING):
+        return False
+    since = tracked.status_seen.get(str(tracked.task.status))
+    if since is None:
+        return False
+    typical = TYPICAL_SECONDS.get(tracked.model or "", DEFAULT_TYPICAL_SECONDS)
+    return now - since > typical * STALE_FACTOR
+
+
+@dataclass(slots=True)
+class RoundReport:
+    """What one poll round did."""
+
+    asked: int = 0
+    answered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    """Due, but not asked: a rate limit arrived during the round."""
+    changed: list[TrackedTask] = field(default_factory=list)
+    """Records whose stored state changed, as they are now."""
+    auth_error: AuthError | None = None
+    rate_limited_until: float | None = None
+
+
+GetTask = Callable[[str], Awaitable[Task]]
+
+
+class Poller:
+    """Polls the tracked tasks that are due, at most `concurrency` requests at once.
+
+    A 429 on any task pauses every task until the server's Retry-After has passed: the limit is the
+    account's, not the task's.
+    """
+
+    def __init__(
+        self,
+        get_task: GetTask,
+        store: TaskStore,
+        *,
+        policy: PollPolicy | None = None,
+        concurrency: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._get_task = get_task
+        self._store = store
+        self.policy = policy or PollPolicy()
+        self.concurrency = concurrency
+        self._clock = clock
+        self.paused_until: float | None = None
+        """No request before this time (unix seconds): the server rate-limited us."""
+        self._forced: set[str] = set()
+
+    def force(self, ids: Iterable[str]) -> None:
+        """Poll these at the next round, even when final, gone or backing off."""
+        self._forced.update(ids)
+
+    def due(self, now: float, only: set[str] | None = None) -> list[TrackedTask]:
+        if self.paused_until is not None and now < self.paused_until:
+            return []
+        chosen = []
+        for tracked in self._store.tasks():
+            if only is not None and tracked.id not in only:
+                continue
+            if tracked.id in self._forced or is_due(tracked, now, self.policy):
+                chosen.append(tracked)
+        return chosen
+
+    def next_wake(self, now: float, only: set[str] | None = None) -> float | None:
+        """The earliest moment any task will be due, or None when every task is settled."""
+        if self._forced:
+            return now
+        chosen = (t for t in self._store.tasks() if only is None or t.id in only)
+        times = [due for tracked in chosen if (due := next_poll_at(tracked, self.policy)) is not None]
+        if not times:
+            return None
+        wake = min(times)
+        if self.paused_until is not None:
+            wake = max(wake, self.paused_until)
+        return wake
+
+    async def poll_round(self, only: set[str] | None = None, *, everything: bool = False) -> RoundReport:
+        """Ask about every due task (or, with `everything`, every unsettled one), then store the answers
+        in one write, off the event loop."""
+        now = self._clock()
+        if everything:
+            targets = [t for t in self._store.tasks() if (only is None or t.id in only) and not is_settled(t)]
+            targets += [t for t in self._store.tasks() if t.id in self._forced and t not in targets]
+        else:
+            targets = self.due(now, only)
+        self._forced.difference_update(t.id for t in targets)
+        report = RoundReport()
+        if not targets:
+            return report
+
+        gate = asyncio.Semaphore(self.concurrency)
+        changes: dict[str, Callable[[TrackedTask], TrackedTask]] = {}
+
+        async def ask(task_id: str) -> None:
+            async with gate:
+                if self.paused_until is not None and self._clock() < self.paused_until:
+                    report.skipped += 1
+                    return
+                report.asked += 1
+                try:
+                    task = await self._get_task(task_id)
+                except ApiError as error:
+                    report.failed += 1
+                    at = self._clock()
+                    changes[task_id] = lambda old, error=error, at=at: old.with_error(error, at)
+                    self._note_error(error, at, report)
+                    return
+                report.answered += 1
+                at = self._clock()
+                changes[task_id] = lambda old, task=task, at=at: old.with_answer(task, at)
+
+        await asyncio.gather(*(ask(tracked.id) for tracked in targets))
+        report.changed = await asyncio.to_thread(self._store.update, changes)
+        return report
+
+    def _note_error(self, error: ApiError, at: float, report: RoundReport) -> None:
+        if isinstance(error, RateLimitedError):
+            wait = error.retry_after if error.retry_after is not None else self.policy.rate_limit_wait
+            until = at + wait
+            self.paused_until = max(self.paused_until or 0.0, until)
+            report.rate_limited_until = self.paused_until
+            log.info("rate limited: every task waits %.1fs", wait)
+        elif isinstance(error, AuthError):
+            report.auth_error = error
+
+
+Sleep = Callable[[float], Awaitable[None]]
+REFRESH_SECONDS = 1.0
+"""How often a long-running poller looks for changes made by other processes."""
+
+
+async def poll_until_settled(
+    poller: Poller,
+    store: TaskStore,
+    *,
+    only: set[str] | None = None,
+    on_round: Callable[[RoundReport], None] = lambda report: None,
+    clock: Callable[[], float] = time.time,
+    sleep: Sleep = asyncio.sleep,
+) -> RoundReport | None:
+    """Poll round after round until every chosen task is settled. Returns the round that saw an auth
+    error (polling cannot succeed without a valid key), or None when everything settled."""
+    while True:
+        store.refresh()
+        report = await poller.poll_round(only)
+        on_round(report)
+        if report.auth_error is not None:
+            return report
+        now = clock()
+        wake = poller.next_wake(now, only)
+        if wake is None:
+            return None
+        await sleep(min(max(wake - now, 0.0), REFRESH_SECONDS))

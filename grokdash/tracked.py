@@ -1,0 +1,143 @@
+"""A tracked task: what the API last said, plus what grokdash observed. Pure: times are passed in.
+
+Every change is a function from one `TrackedTask` to a new one, so the store can apply a batch of
+them under its lock to whatever is on disk at that moment, and tests can check each on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from grokdash.errors import ApiError
+from grokdash.models import Task, is_final, task_from_dict
+
+RECENT_ERRORS_KEPT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFailure:
+    """A query that gave no task: its kind, its sentence, and when it happened."""
+
+    kind: str
+    message: str
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueryFailure:
+        return cls(kind=str(data["kind"]), message=str(data["message"]), at=float(data["at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedTask:
+    id: str
+    added_at: float
+    """When grokdash started tracking it (unix seconds)."""
+    task: Task | None = None
+    """What the API last said; None until the first answer."""
+    label: str | None = None
+    status_seen: dict[str, float] = field(default_factory=dict)
+    """When each status was first seen (unix seconds), in the order seen."""
+    checked_at: float | None = None
+    """When the API last answered about it, with a task or an error."""
+    last_error: QueryFailure | None = None
+    """The error of the last query, None when the last query gave a task."""
+    recent_errors: tuple[QueryFailure, ...] = ()
+    consecutive_errors: int = 0
+    retry_after: float | None = None
+    """Not before this time (unix seconds): the server asked us to wait."""
+    local_file: str | None = None
+    request: dict[str, Any] | None = None
+    """For tasks created here: the create request, so it can be run again."""
+
+    @property
+    def status(self) -> str | None:
+        return self.task.status if self.task else None
+
+    @property
+    def is_final(self) -> bool:
+        return self.task is not None and is_final(self.task.status)
+
+    @property
+    def model(self) -> str | None:
+        if self.task and self.task.model:
+            return self.task.model
+        return self.request.get("model") if self.request else None
+
+    def with_answer(self, task: Task, now: float) -> TrackedTask:
+        seen = self.status_seen
+        if str(task.status) not in seen:
+            seen = {**seen, str(task.status): now}
+        return dataclasses.replace(
+            self,
+            task=task,
+            status_seen=seen,
+            checked_at=now,
+            last_error=None,
+            consecutive_errors=0,
+            retry_after=None,
+        )
+
+    def with_error(self, error: ApiError, now: float) -> TrackedTask:
+        failure = QueryFailure(error.kind, error.message, now)
+        retry_after = getattr(error, "retry_after", None)
+        return dataclasses.replace(
+            self,
+            checked_at=now,
+            last_error=failure,
+            recent_errors=(*self.recent_errors, failure)[-RECENT_ERRORS_KEPT:],
+            consecutive_errors=self.consecutive_errors + 1,
+            retry_after=None if retry_after is None else now + retry_after,
+        )
+
+    def with_label(self, label: str | None) -> TrackedTask:
+        return dataclasses.replace(self, label=(label or "").strip() or None)
+
+    def with_local_file(self, path: str | None) -> TrackedTask:
+        return dataclasses.replace(self, local_file=path)
+
+    # ---- the stored form ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "added_at": self.added_at,
+            "answer": (self.task.raw or self.task.api_fields()) if self.task else None,
+            "label": self.label,
+            "status_seen": self.status_seen,
+            "checked_at": self.checked_at,
+            "last_error": self.last_error.to_json() if self.last_error else None,
+            "recent_errors": [failure.to_json() for failure in self.recent_errors],
+            "consecutive_errors": self.consecutive_errors,
+            "retry_after": self.retry_after,
+            "local_file": self.local_file,
+            "request": self.request,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrackedTask:
+        """Read a stored record. Raises KeyError, TypeError, ValueError or ApiError when it is not one."""
+        answer = data.get("answer")
+        last_error = data.get("last_error")
+        return cls(
+            id=str(data["id"]),
+            added_at=float(data["added_at"]),
+            task=task_from_dict(answer, expected_id=str(data["id"])) if answer else None,
+            label=data.get("label"),
+            status_seen={str(k): float(v) for k, v in (data.get("status_seen") or {}).items()},
+            checked_at=_optional_float(data.get("checked_at")),
+            last_error=QueryFailure.from_json(last_error) if last_error else None,
+            recent_errors=tuple(QueryFailure.from_json(item) for item in data.get("recent_errors") or ()),
+            consecutive_errors=int(data.get("consecutive_errors") or 0),
+            retry_after=_optional_float(data.get("retry_after")),
+            local_file=data.get("local_file"),
+            request=data.get("request"),
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

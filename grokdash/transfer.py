@@ -1,0 +1,146 @@
+"""The tracked list out (`export`) and in (`import`). Pure: text in, text out.
+
+Import reads everything export writes (JSON keeps every record whole; CSV keeps ids, labels and when
+they were added), what `ls --json` and `status --json` print, and a plain list of ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from grokdash.errors import UsageError
+from grokdash.output import tracked_json
+from grokdash.tracked import TrackedTask
+
+EXPORT_FORMAT = "grokdash-export"
+EXPORT_VERSION = 1
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "model",
+    "created",
+    "video_url",
+    "actualDuration",
+    "error",
+    "label",
+    "added_at",
+    "checked_at",
+    "local_file",
+)
+ID_SEPARATORS = re.compile(r"[\s,]+")
+
+Format = Literal["json", "csv"]
+
+
+class ImportFileError(UsageError):
+    """The file cannot be read as a list of tasks. One sentence naming the file and the reason."""
+
+    kind = "input"
+
+
+def export_tasks(tracked: list[TrackedTask], fmt: Format) -> str:
+    if fmt == "json":
+        document = {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "tasks": [task.to_json() for task in tracked],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for task in tracked:
+        writer.writerow({name: "" if value is None else value for name, value in tracked_json(task).items()})
+    return buffer.getvalue()
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    """What a file holds: whole records (from a JSON export) and bare ids with optional labels."""
+
+    records: list[TrackedTask] = field(default_factory=list)
+    ids: list[tuple[str, str | None, float | None]] = field(default_factory=list)
+    """(id, label, added_at) for entries that are not whole records."""
+
+    @property
+    def all_ids(self) -> list[str]:
+        return [record.id for record in self.records] + [entry[0] for entry in self.ids]
+
+
+def split_ids(text: str) -> list[str]:
+    """Ids separated by whitespace or commas, as `grokdash add -` reads them."""
+    return [part for part in ID_SEPARATORS.split(text) if part]
+
+
+def read_import(text: str, source: str) -> ImportPlan:
+    """Work out what `text` (the content of `source`) holds. Raises ImportFileError."""
+    stripped = text.lstrip("\ufeff").strip()
+    if not stripped:
+        return ImportPlan()
+    if stripped[0] in "[{":
+        return _read_json(stripped, source)
+    first_line = stripped.splitlines()[0]
+    if "," in first_line and "id" in [cell.strip().lower() for cell in first_line.split(",")]:
+        return _read_csv(stripped, source)
+    return ImportPlan(ids=[(task_id, None, None) for task_id in split_ids(stripped)])
+
+
+def _read_json(text: str, source: str) -> ImportPlan:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ImportFileError(f"{source} is not valid JSON ({detail})") from None
+    if isinstance(data, dict):
+        if data.get("format") != EXPORT_FORMAT or not isinstance(data.get("tasks"), list):
+            raise ImportFileError(f"{source} is a JSON object but not a grokdash export")
+        return _read_records(data["tasks"], source)
+    if not isinstance(data, list):
+        raise ImportFileError(f"{source} holds neither a list of ids nor a grokdash export")
+    plan = ImportPlan()
+    for index, item in enumerate(data, start=1):
+        if isinstance(item, str):
+            plan.ids.append((item, None, None))
+        elif isinstance(item, dict) and isinstance(item.get("id"), str):
+            label = item.get("label")
+            plan.ids.append((item["id"], label if isinstance(label, str) else None, None))
+        else:
+            raise ImportFileError(f"{source}: entry {index} is neither an id nor an object with an id")
+    return plan
+
+
+def _read_records(items: list[Any], source: str) -> ImportPlan:
+    plan = ImportPlan()
+    for index, item in enumerate(items, start=1):
+        try:
+            plan.records.append(TrackedTask.from_json(item))
+        except Exception:  # any malformed record: say which one, import nothing
+            raise ImportFileError(f"{source}: task {index} of the export is not a readable record") from None
+    return plan
+
+
+def _read_csv(text: str, source: str) -> ImportPlan:
+    reader = csv.DictReader(io.StringIO(text))
+    plan = ImportPlan()
+    try:
+        for row in reader:
+            task_id = (row.get("id") or "").strip()
+            if not task_id:
+                continue
+            added = _float_or_none(row.get("added_at"))
+            plan.ids.append((task_id, (row.get("label") or "").strip() or None, added))
+    except csv.Error as exc:
+        raise ImportFileError(f"{source} is not readable CSV (line {reader.line_num}: {exc})") from None
+    return plan
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
