@@ -67,6 +67,7 @@ def _settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
     for warning in settings.warnings:
         click.echo(f"grokdash: warning: {warning}", err=True)
     setup_logging(settings.api_key)
+    log.info("grokdash %s (database %s, base URL %s)", ctx.command_path, settings.db, settings.base_url)
     return settings
 
 

@@ -14,6 +14,7 @@ from grokdash.errors import ApiError
 from grokdash.models import Task, is_final, task_from_dict
 
 RECENT_ERRORS_KEPT = 10
+EMPTY: tuple[Any, ...] = (None, 0, [], {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,8 @@ class TrackedTask:
     # ---- the stored form ----------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The stored form. Empty fields are left out: at 10,000 tasks every byte is rewritten often."""
+        record = {
             "id": self.id,
             "added_at": self.added_at,
             "answer": (self.task.raw or self.task.api_fields()) if self.task else None,
@@ -117,6 +119,8 @@ class TrackedTask:
             "local_file": self.local_file,
             "request": self.request,
         }
+        required = ("id", "added_at")
+        return {name: value for name, value in record.items() if name in required or value not in EMPTY}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrackedTask:
@@ -127,17 +131,29 @@ class TrackedTask:
             id=str(data["id"]),
             added_at=float(data["added_at"]),
             task=task_from_dict(answer, expected_id=str(data["id"])) if answer else None,
-            label=data.get("label"),
+            label=_optional_str(data.get("label")),
             status_seen={str(k): float(v) for k, v in (data.get("status_seen") or {}).items()},
             checked_at=_optional_float(data.get("checked_at")),
             last_error=QueryFailure.from_json(last_error) if last_error else None,
             recent_errors=tuple(QueryFailure.from_json(item) for item in data.get("recent_errors") or ()),
             consecutive_errors=int(data.get("consecutive_errors") or 0),
             retry_after=_optional_float(data.get("retry_after")),
-            local_file=data.get("local_file"),
-            request=data.get("request"),
+            local_file=_optional_str(data.get("local_file")),
+            request=_optional_dict(data.get("request")),
         )
 
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected text, got {type(value).__name__}")
+
+
+def _optional_dict(value: Any) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise TypeError(f"expected an object, got {type(value).__name__}")

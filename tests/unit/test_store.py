@@ -17,8 +17,8 @@ import pytest
 from tinydb import TinyDB
 
 import grokdash.store as store_module
-from grokdash.errors import InvalidIdError
-from grokdash.models import task_from_dict
+from grokdash.errors import InvalidIdError, RateLimitedError
+from grokdash.models import Task, task_from_dict
 from grokdash.store import AddOutcome, StoreError, TaskStore
 from grokdash.tracked import TrackedTask
 
@@ -567,3 +567,17 @@ def test_readers_on_another_thread_always_see_whole_records(db, clock):
         thread.join()
     assert problems == []
     assert {record.label for record in store.tasks()} == {"round 9"}
+
+
+def test_a_record_survives_the_round_trip_with_every_field(tmp_path):
+    record = (
+        TrackedTask(id="task_1", added_at=0.0, request={"model": "grok_video3", "prompt": "a cat"})
+        .with_answer(Task(id="task_1", status="processing", model="grok_video3", created=5), 10.0)
+        .with_error(RateLimitedError("rate limited", retry_after=3), 20.0)
+        .with_label("cats")
+        .with_local_file("/videos/task_1.mp4")
+    )
+    assert TrackedTask.from_json(record.to_json()) == record
+    bare = TrackedTask(id="task_2", added_at=1.0)
+    assert bare.to_json() == {"id": "task_2", "added_at": 1.0}
+    assert TrackedTask.from_json(bare.to_json()) == bare
