@@ -18,7 +18,7 @@ from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, check_id, id_problem
+from grokdash.models import Status, check_id
 from grokdash.output import (
     QueryResult,
     change_line,
@@ -84,7 +84,8 @@ def _client(settings: Settings) -> GrokClient:
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Settings come from flags, then the environment, then the config file. The API key is read "
-    "from GROKDASH_API_KEY or api_key in the config file, never from a flag.",
+    "from GROKDASH_API_KEY or api_key in the config file, never from a flag. Exit status: 0 done, "
+    "1 a task or query failed, 2 bad usage or input.",
 )
 @settings_options
 @click.version_option(__version__, "-V", "--version", prog_name="grokdash")
@@ -280,7 +281,7 @@ def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: A
     return EXIT_OK
 
 
-@cli.command()
+@cli.command(short_help="Poll tracked tasks until every one is final.")
 @click.argument("ids", nargs=-1, metavar="[ID...]")
 @click.option("--once", is_flag=True, help="Ask about every unfinished task once, then stop.")
 @click.option(
@@ -303,7 +304,7 @@ def watch(
     if refused:
         _report_refused(refused, "not watched")
         return EXIT_USAGE
-    key = settings.require_key()
+    settings.require_key()
     store = _open_store(settings)
     if valid:
         newly = store.add(valid).added
@@ -329,18 +330,9 @@ def watch(
                 click.echo(line)
 
     async def run() -> RoundReport | None:
-        async with GrokClient(
-            settings.base_url,
-            key,
-            timeouts=Timeouts(read=settings.timeout),
-            max_connections=settings.concurrency,
-        ) as client:
-            poller = Poller(
-                client.get_task,
-                store,
-                policy=PollPolicy(interval=settings.interval),
-                concurrency=settings.concurrency,
-            )
+        async with _client(settings) as client:
+            policy = PollPolicy(interval=settings.interval)
+            poller = Poller(client.get_task, store, policy=policy, concurrency=settings.concurrency)
             if once:
                 report = await poller.poll_round(only, everything=True)
                 on_round(report)
@@ -359,7 +351,7 @@ def watch(
     return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
 
 
-@cli.command()
+@cli.command(short_help="Print the tracked list as JSON or CSV.")
 @click.option(
     "--format",
     "fmt",
@@ -377,7 +369,7 @@ def export(ctx: click.Context, fmt: str, **flags: Any) -> int:
     return EXIT_OK
 
 
-@cli.command(name="import")
+@cli.command(name="import", short_help="Track the tasks in an export or a list of ids.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @settings_options
 @click.pass_context
@@ -400,14 +392,10 @@ def import_(ctx: click.Context, file: str, **flags: Any) -> int:
     records += [
         TrackedTask(id=task_id, added_at=added or now, label=label) for task_id, label, added in plan.ids
     ]
-    refused = [
-        QueryResult(record.id, error=InvalidIdError(problem))
-        for record in records
-        if (problem := _id_error(record.id))
-    ]
+    valid, refused = _split_valid(record.id for record in records)
     _report_refused(refused, "not imported")
-    bad = {result.id for result in refused}
-    records = [record for record in records if record.id not in bad]
+    accepted = set(valid)
+    records = [record for record in records if record.id in accepted]
     if not records and not refused:
         raise UsageError(f"{source} holds no task ids")
     if records:
@@ -415,11 +403,6 @@ def import_(ctx: click.Context, file: str, **flags: Any) -> int:
         _say("tracking", outcome.added)
         _say("already tracked", outcome.already)
     return EXIT_USAGE if refused else EXIT_OK
-
-
-def _id_error(task_id: str) -> str | None:
-    problem = id_problem(task_id)
-    return None if problem is None else f"invalid task id {safe_snippet(task_id, 40)}: {problem}"
 
 
 # ---- sim ------------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ def test_the_key_is_never_printed_logged_or_stored(sentinel_sim, home):
     for args, text in outputs:
         assert SENTINEL not in text, f"the key was printed by grokdash {' '.join(args)}"
     written = [path for path in home.rglob("*") if path.is_file()]
-    assert {"grokdash.log", "tasks.json"} <= {path.name for path in written}, "the commands should have written"
+    assert {"grokdash.log", "tasks.json"} <= {path.name for path in written}, (
+        "the commands should have written"
+    )
     for path in written:
         assert SENTINEL.encode() not in Path(path).read_bytes(), f"the key was written to {path}"
