@@ -16,6 +16,7 @@ import click
 from grokdash import __version__
 from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
+from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, check_id
@@ -27,6 +28,7 @@ from grokdash.output import (
     tracked_json,
 )
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_gone, is_settled, poll_until_settled
+from grokdash.secret import Secret
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.transfer import export_tasks, read_import, split_ids
@@ -58,13 +60,13 @@ def settings_options(command: F) -> F:
     return command
 
 
-def _settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
+def _settings(ctx: click.Context, flags: dict[str, Any], *, echo_warnings: bool = True) -> Settings:
     """Flags given to this command win over the same flags given before it, to `grokdash` itself."""
     merged = dict(ctx.find_root().params)
     merged.update({name: value for name, value in flags.items() if value is not None})
     wanted = {name: merged.get(name) for name in (*SPECS, "config")}
     settings = load_settings(wanted)
-    for warning in settings.warnings:
+    for warning in settings.warnings if echo_warnings else ():
         click.echo(f"grokdash: warning: {warning}", err=True)
     setup_logging(settings.api_key)
     log.info("grokdash %s (database %s, base URL %s)", ctx.command_path, settings.db, settings.base_url)
@@ -88,12 +90,62 @@ def _client(settings: Settings) -> GrokClient:
     "1 a task or query failed, 2 bad usage or input.",
 )
 @settings_options
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Open the dashboard on the built-in simulator, with sample tasks and a throwaway database (no key).",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="grokdash")
 @click.pass_context
-def cli(ctx: click.Context, **flags: Any) -> int:
-    """Track Grok video generation tasks until their videos are safe on disk."""
+def cli(ctx: click.Context, demo: bool, **flags: Any) -> int:
+    """Track Grok video generation tasks until their videos are safe on disk.
+
+    With no command, open the dashboard.
+    """
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        return run_dashboard(ctx, flags, demo=demo)
+    return EXIT_OK
+
+
+def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> int:
+    """The dashboard: textual is imported only now, so the other commands start fast without it."""
+    from grokdash.tui.app import DashboardConfig, GrokdashApp
+
+    settings = _settings(ctx, flags, echo_warnings=False)
+    notices = list(settings.warnings)
+    running_demo: Demo | None = None
+    if demo:
+        running_demo = start_demo()
+        store, interval, subtitle = running_demo.store, DEMO_INTERVAL, "demo: the simulated API"
+        base_url, key = running_demo.base_url, Secret(DEMO_KEY)
+    else:
+        store, interval, subtitle = TaskStore(settings.db), settings.interval, str(settings.db)
+        base_url, key = settings.base_url, settings.api_key
+        notices += store.notices
+
+    def make_client() -> GrokClient:
+        assert key is not None
+        timeouts = Timeouts(read=settings.timeout)
+        return GrokClient(base_url, key, timeouts=timeouts, max_connections=settings.concurrency)
+
+    config = DashboardConfig(
+        store=store,
+        make_client=make_client if key else None,
+        no_poll_reason=f"no API key (set GROKDASH_API_KEY or api_key in {settings.config_path})",
+        interval=interval,
+        concurrency=settings.concurrency,
+        keymap=dict(settings.keymap),
+        bell=settings.bell,
+        desktop_notifications=settings.desktop_notifications,
+        player=settings.player,
+        subtitle=subtitle,
+        notices=tuple(notices),
+    )
+    try:
+        GrokdashApp(config).run()
+    finally:
+        if running_demo is not None:
+            running_demo.close()
     return EXIT_OK
 
 

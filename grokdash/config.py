@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from grokdash.api import DEFAULT_BASE_URL
+from grokdash.desktop import split_command
 from grokdash.errors import UsageError
 from grokdash.secret import Secret
 
@@ -69,6 +72,64 @@ def _base_url(value: Any) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
     return url
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(value: Any) -> bool:
+    """A TOML boolean, or (from the environment) 1/0, true/false, yes/no, on/off in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValueError("must be true or false")
+
+
+def _command(value: Any) -> str:
+    """A program and its arguments, as one line of text (split like a shell would, but never run by one)."""
+    command = _text(value)
+    split_command(command)
+    return command
+
+
+class _EntryError(ValueError):
+    """A rule broken by one entry of a table setting: the message names `setting.entry`."""
+
+    def __init__(self, entry: str, rule: str, value: Any) -> None:
+        super().__init__(rule)
+        self.entry = entry
+        self.value = value
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _keymap(value: Any) -> dict[str, str]:
+    """`[keymap]`: binding id → keys (`"q,ctrl+c"`). Which ids exist is the dashboard's to check."""
+    if not isinstance(value, Mapping):
+        raise ValueError('must be a table of binding ids and keys, like [keymap] copy = "y"')
+    keymap: dict[str, str] = {}
+    for binding, keys in value.items():
+        if not isinstance(binding, str) or not binding.strip():
+            raise ValueError("has a binding id that is empty or not text")
+        entry = _toml_key(binding)
+        if not isinstance(keys, str) or not keys.strip():
+            raise _EntryError(entry, 'must be non-empty text: one or more keys, like "y" or "q,ctrl+c"', keys)
+        parts = [part.strip() for part in keys.split(",")]
+        if not all(parts):
+            raise _EntryError(entry, 'must be keys separated by commas, like "q,ctrl+c"', keys)
+        keymap[binding] = ",".join(parts)
+    return keymap
 
 
 def _number_at_least(minimum: float) -> Callable[[Any], float]:
@@ -159,6 +220,33 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "seconds to wait for an answer",
         env="GROKDASH_TIMEOUT",
     ),
+    SettingSpec(
+        "player",
+        _command,
+        lambda: None,
+        "program that opens videos (the video is added as its last argument)",
+        env="GROKDASH_PLAYER",
+    ),
+    SettingSpec(
+        "bell",
+        _boolean,
+        lambda: False,
+        "ring the terminal bell when a task completes or fails",
+        env="GROKDASH_BELL",
+    ),
+    SettingSpec(
+        "desktop_notifications",
+        _boolean,
+        lambda: True,
+        "desktop notification when a task completes or fails",
+        env="GROKDASH_DESKTOP_NOTIFICATIONS",
+    ),
+    SettingSpec(
+        "keymap",
+        _keymap,
+        dict,
+        "dashboard keys: binding id = keys (config file only, a [keymap] table)",
+    ),
 )
 SPECS = {spec.name: spec for spec in SETTINGS}
 
@@ -173,6 +261,12 @@ class Settings:
     concurrency: int
     timeout: float
     config_path: Path
+    player: str | None = None
+    """A command line that opens videos; None: the desktop's own opener."""
+    bell: bool = False
+    desktop_notifications: bool = True
+    keymap: dict[str, str] = field(default_factory=dict, hash=False)
+    """Binding id → keys, from the config file's `[keymap]` table; the dashboard checks the ids."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """Things the user should hear about but that do not stop grokdash (printed to standard error)."""
 
@@ -243,6 +337,8 @@ def _config_path(flags: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Path
 def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
     try:
         return spec.parse(raw)
+    except _EntryError as exc:
+        raise ConfigError(f"{source}.{exc.entry} {exc}, got {exc.value!r}") from None
     except ValueError as exc:
         shown = "(hidden)" if spec.name == "api_key" else repr(raw)
         raise ConfigError(f"{source} {exc}, got {shown}") from None

@@ -123,6 +123,8 @@ class RoundReport:
     """Due, but not asked: a rate limit arrived during the round."""
     changed: list[TrackedTask] = field(default_factory=list)
     """Records whose stored state changed, as they are now."""
+    errors: list[ApiError] = field(default_factory=list)
+    """Every query error of the round, for a one-line account of what went wrong."""
     auth_error: AuthError | None = None
     rate_limited_until: float | None = None
 
@@ -223,6 +225,7 @@ class Poller:
         return report
 
     def _note_error(self, error: ApiError, at: float, report: RoundReport) -> None:
+        report.errors.append(error)
         if isinstance(error, RateLimitedError):
             wait = error.retry_after if error.retry_after is not None else self.policy.rate_limit_wait
             until = at + wait
@@ -250,7 +253,7 @@ async def poll_until_settled(
     """Poll round after round until every chosen task is settled. Returns the round that saw an auth
     error (polling cannot succeed without a valid key), or None when everything settled."""
     while True:
-        store.refresh()
+        await asyncio.to_thread(store.refresh)  # a changed file is parsed: keep that off the loop
         report = await poller.poll_round(only)
         on_round(report)
         if report.auth_error is not None:

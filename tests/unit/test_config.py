@@ -26,6 +26,10 @@ def test_defaults_follow_the_platform_places(home):
     assert settings.interval == 30
     assert settings.concurrency == 8
     assert settings.api_key is None
+    assert settings.player is None
+    assert settings.bell is False
+    assert settings.desktop_notifications is True
+    assert settings.keymap == {}
 
 
 def test_flag_beats_environment_beats_file_beats_default(home):
@@ -82,6 +86,20 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(home, tmp_path):
         ("concurrency = 2.5", "concurrency must be a whole number"),
         ("intervall = 30", "unknown setting 'intervall'"),
         ('api_key = ""', "api_key must be non-empty text"),
+        ('player = ""', "player must be non-empty text"),
+        ("player = ['mpv', '--fs']", "player must be non-empty text"),
+        ('player = "\'mpv --fs"', "player must be a program and its arguments, with every quote closed"),
+        ('bell = "maybe"', "bell must be true or false, got 'maybe'"),
+        ("bell = 1", "bell must be true or false, got 1"),
+        ("desktop_notifications = 0", "desktop_notifications must be true or false"),
+        ('keymap = "y"', "keymap must be a table of binding ids and keys"),
+        ("[keymap]\ncopy = 3", "keymap.copy must be non-empty text"),
+        ('[keymap]\ncopy = ""', "keymap.copy must be non-empty text"),
+        ("[keymap]\nquit = ['q', 'ctrl+c']", "keymap.quit must be non-empty text"),
+        ('[keymap]\nquit = "q,,ctrl+c"', "keymap.quit must be keys separated by commas"),
+        ('[keymap.copy]\nkey = "y"', "keymap.copy must be non-empty text"),
+        ('[keymap]\n"copy url" = true', 'keymap."copy url" must be non-empty text'),
+        ('keymaps = {copy = "y"}', "unknown setting 'keymaps'"),
     ],
 )
 def test_a_bad_config_file_is_one_sentence_naming_the_file_and_the_field(home, text, words):
@@ -134,3 +152,57 @@ def test_the_environment_default_is_the_process_environment(home, monkeypatch):
     monkeypatch.setenv("GROKDASH_INTERVAL", "7")
     assert load_settings({}).interval == 7
     assert os.environ["GROKDASH_INTERVAL"] == "7"
+
+
+def test_player_and_bell_come_from_the_environment_then_the_file_then_the_default(home):
+    assert (load_settings({}, env={}).player, load_settings({}, env={}).bell) == (None, False)
+    write_config(home, 'player = "mpv --fs"\nbell = true\ndesktop_notifications = false\n')
+    settings = load_settings({}, env={})
+    assert (settings.player, settings.bell, settings.desktop_notifications) == ("mpv --fs", True, False)
+    env = {"GROKDASH_PLAYER": "vlc", "GROKDASH_BELL": "off", "GROKDASH_DESKTOP_NOTIFICATIONS": "on"}
+    settings = load_settings({}, env=env)
+    assert (settings.player, settings.bell, settings.desktop_notifications) == ("vlc", False, True)
+    # An empty variable is as good as unset: the file still counts.
+    empty = dict.fromkeys(env, "")
+    settings = load_settings({}, env=empty)
+    assert (settings.player, settings.bell, settings.desktop_notifications) == ("mpv --fs", True, False)
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        *[(word, True) for word in ["1", "true", "TRUE", "yes", "Yes", "on", " on "]],
+        *[(word, False) for word in ["0", "false", "False", "no", "NO", "off"]],
+    ],
+)
+def test_booleans_from_the_environment(home, word, value):
+    assert load_settings({}, env={"GROKDASH_BELL": word}).bell is value
+    assert load_settings({}, env={"GROKDASH_DESKTOP_NOTIFICATIONS": word}).desktop_notifications is value
+
+
+@pytest.mark.parametrize("word", ["2", "y", "enable", "truee", "-1"])
+def test_a_bad_boolean_in_the_environment_names_the_variable(home, word):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env={"GROKDASH_BELL": word})
+    assert caught.value.message == f"GROKDASH_BELL must be true or false, got {word!r}"
+
+
+def test_a_player_with_a_quote_left_open_is_refused_before_it_is_ever_run(home):
+    with pytest.raises(ConfigError, match="GROKDASH_PLAYER must be a program and its arguments"):
+        load_settings({}, env={"GROKDASH_PLAYER": "'/opt/my player/play"})
+    assert load_settings({}, env={"GROKDASH_PLAYER": "'/opt/my player/play' -f"}).player == (
+        "'/opt/my player/play' -f"
+    )
+
+
+def test_the_keymap_comes_from_the_config_file_only(home):
+    write_config(home, '[keymap]\ncopy = "y"\nquit = "q, ctrl+c"\n"open-video" = " O "\n')
+    settings = load_settings({}, env={"GROKDASH_KEYMAP": "copy=x"})
+    assert settings.keymap == {"copy": "y", "quit": "q,ctrl+c", "open-video": "O"}
+    hash(settings)  # still usable as a key, keymap and all
+    assert load_settings({}, env={}) == settings
+
+
+def test_an_empty_keymap_table_is_no_keymap(home):
+    write_config(home, "[keymap]\n")
+    assert load_settings({}, env={}).keymap == {}

@@ -1,0 +1,1 @@
+"""The dashboard: the only part of grokdash that imports textual."""

@@ -1,0 +1,543 @@
+"""The dashboard: tracked tasks, live, with a key for everything a user does with them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from grokdash import desktop
+from grokdash.api import GrokClient
+from grokdash.errors import ApiError
+from grokdash.models import ACTIVE_STATUSES, Status, check_id
+from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
+from grokdash.store import TaskStore
+from grokdash.tracked import TrackedTask
+from grokdash.tui.screens.add import AddIdsScreen
+from grokdash.tui.screens.details import DetailsScreen
+from grokdash.tui.screens.help import HelpScreen
+from grokdash.tui.screens.label import LabelScreen
+from grokdash.tui.view import SortOrder, ViewOptions, model_medians, status_counts, visible_tasks
+from grokdash.tui.widgets.summary import SummaryBar
+from grokdash.tui.widgets.task_table import TaskTable
+
+log = logging.getLogger(__name__)
+
+CONNECTION_KINDS = frozenset({"network", "timeout"})
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """Everything the dashboard needs from outside, so tests can build one around a simulator."""
+
+    store: TaskStore
+    make_client: Callable[[], GrokClient] | None
+    """None when there is no API key: the dashboard shows the list but does not poll."""
+    interval: float = 30.0
+    concurrency: int = 8
+    no_poll_reason: str | None = None
+    keymap: dict[str, str] = field(default_factory=dict)
+    bell: bool = False
+    desktop_notifications: bool = True
+    player: str | None = None
+    subtitle: str = ""
+    clock: Callable[[], float] = time.time
+    notices: tuple[str, ...] = ()
+    """Sentences to show once at start (a database moved aside, a config warning)."""
+
+
+class GrokdashApp(App[None]):
+    TITLE = "grokdash"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("a", "add", "Add", id="add"),
+        Binding("enter", "details", "Details", id="details"),
+        Binding("c", "copy_url", "Copy", id="copy"),
+        Binding("o", "open_video", "Open", id="open"),
+        Binding("d", "remove", "Untrack", id="remove"),
+        Binding("u", "undo", "Undo", id="undo", show=False),
+        Binding("l", "label", "Label", id="label"),
+        Binding("r", "poll", "Poll", id="poll"),
+        Binding("R", "poll_all", "Poll all", id="poll_all", show=False),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("t", "sort", "Sort", id="sort", show=False),
+        Binding("h", "hide_finished", "Hide done", id="hide_finished", show=False),
+        Binding("f", "failed_only", "Failed", id="failed_only", show=False),
+        Binding("escape", "clear", "Clear", show=False, id="clear"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, config: DashboardConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.store = config.store
+        self.clock = config.clock
+        self.options = ViewOptions()
+        self.paused = False
+        self.problem: str | None = None
+        self._client: GrokClient | None = None
+        self._poller: Poller | None = None
+        self._wake = asyncio.Event()
+        self._undo: list[list[TrackedTask]] = []
+        self._known_status: dict[str, str | None] = {}
+        self._rebuilding = False
+        self.sub_title = config.subtitle
+
+    # ---- layout -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(id="summary")
+        yield TaskTable(id="tasks", clock=self.clock)
+        yield Input(placeholder="filter: id, label, model, status or error", id="filter")
+        yield Footer()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one(TaskTable)
+
+    async def on_mount(self) -> None:
+        if self.config.keymap:
+            self._apply_keymap(self.config.keymap)
+        self._known_status = {tracked.id: tracked.status for tracked in self.store.tasks()}
+        await self.rebuild()
+        self.table.focus()
+        for notice in self.config.notices:
+            self.notify(notice, severity="warning", timeout=15)
+        if self.config.make_client is not None:
+            self._client = self.config.make_client()
+            self._poller = Poller(
+                self._client.get_task,
+                self.store,
+                policy=PollPolicy(interval=self.config.interval),
+                concurrency=self.config.concurrency,
+                clock=self.clock,
+            )
+            self.poll_forever()
+        self.set_interval(1.0, self.tick)
+        self.update_summary()
+
+    async def on_unmount(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> None:
+        known = {binding.id for binding in self.BINDINGS if isinstance(binding, Binding) and binding.id}
+        known |= {binding.id for binding in TaskTable.BINDINGS if isinstance(binding, Binding) and binding.id}
+        unknown = sorted(set(keymap) - known)
+        if unknown:
+            self.notify(
+                f"keymap: no action called {', '.join(unknown)} (see ? for the ids)", severity="warning"
+            )
+        self.set_keymap({name: keys for name, keys in keymap.items() if name in known})
+
+    # ---- the view ---------------------------------------------------------------------------------
+
+    async def rebuild(self) -> None:
+        """Recompute which tasks show, in which order, off the event loop (10,000 tasks sort in tens
+        of milliseconds), then hand them to the table."""
+        tasks = self.store.tasks()
+        options, now = self.options, self.clock()
+        rows, medians = await asyncio.to_thread(
+            lambda: (visible_tasks(tasks, options, now), model_medians(tasks))
+        )
+        if options != self.options:  # the user changed the view meanwhile: that rebuild wins
+            return
+        self.table.set_rows(rows, medians)
+        self.update_summary(tasks)
+        self.refresh_bindings()
+
+    def update_summary(self, tasks: list[TrackedTask] | None = None) -> None:
+        tasks = self.store.tasks() if tasks is None else tasks
+        self.query_one(SummaryBar).show(
+            status_counts(tasks), len(self.table.rows), self.polling_state(), self.problem, self.view_state()
+        )
+
+    def polling_state(self) -> str:
+        if self._poller is None:
+            return f"polling off: {self.config.no_poll_reason or 'no API key'}"
+        if self.paused:
+            return "paused · p resumes"
+        now = self.clock()
+        if self._poller.paused_until and self._poller.paused_until > now:
+            return f"rate limited · waiting {self._poller.paused_until - now:.0f} s"
+        wake = self._poller.next_wake(now)
+        if wake is None:
+            return "every task is final"
+        state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
+        backing_off = sum(1 for t in self.store.tasks() if t.consecutive_errors and not is_settled(t))
+        return state + (f" · {backing_off} backing off after errors" if backing_off else "")
+
+    def view_state(self) -> str:
+        """What narrows or orders the table, when it is not the default."""
+        parts = []
+        if self.options.filter_text:
+            parts.append(f"filter “{self.options.filter_text}”")
+        if self.options.hide_finished:
+            parts.append("finished hidden")
+        if self.options.failed_only:
+            parts.append("failed only")
+        if self.options.sort is not SortOrder.STATUS:
+            parts.append(f"by {self.options.sort}")
+        return " · ".join(parts)
+
+    async def tick(self) -> None:
+        """Once a second: pick up other processes' changes, and let the live cells tick."""
+        try:
+            changed = await asyncio.to_thread(self.store.refresh)
+        except Exception as error:  # a database trouble is shown, never a crash
+            log.exception("refreshing the task database failed")
+            self.problem = str(error)
+            changed = False
+        if changed:
+            self._note_new_statuses(self.store.tasks(), notify=False)
+            await self.rebuild()
+            self._wake.set()
+        else:
+            self.table.refresh_running()
+            self.update_summary()
+
+    # ---- polling ----------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def poll_forever(self) -> None:
+        """Round after round while the dashboard is open. A failure is shown and polling goes on."""
+        assert self._poller is not None
+        while True:
+            if not self.paused:
+                try:
+                    report = await self._poller.poll_round()
+                except Exception as error:
+                    log.exception("a poll round failed")
+                    self.problem = f"polling failed: {error}"
+                else:
+                    await self.after_round(report)
+            now = self.clock()
+            wake = self._poller.next_wake(now)
+            delay = 3600.0 if wake is None or self.paused else max(0.05, wake - now)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def after_round(self, report: RoundReport) -> None:
+        if report.auth_error is not None:
+            self.paused = True
+            self.problem = f"{report.auth_error.message}: polling paused (p resumes)"
+        elif report.errors and not report.answered and {e.kind for e in report.errors} <= CONNECTION_KINDS:
+            self.problem = report.errors[0].message
+        elif report.answered:
+            self.problem = None
+        if report.changed:
+            self._note_new_statuses(report.changed, notify=True)
+            await self.rebuild()
+        else:
+            self.update_summary()
+
+    def _note_new_statuses(self, tasks: Iterable[TrackedTask], *, notify: bool) -> None:
+        finished = []
+        for tracked in tasks:
+            before = self._known_status.get(tracked.id)
+            self._known_status[tracked.id] = tracked.status
+            # Only what finished while we watched: a task first seen finished is no news.
+            if notify and before in ACTIVE_STATUSES and tracked.status in (Status.COMPLETED, Status.FAILED):
+                finished.append(tracked)
+        if finished:
+            self.announce(finished)
+
+    def announce(self, finished: list[TrackedTask]) -> None:
+        failed = [t for t in finished if t.status == Status.FAILED]
+        if len(finished) == 1:
+            tracked = finished[0]
+            name = tracked.label or tracked.id
+            if failed:
+                title, body = f"✘ {name} failed", tracked.task.error if tracked.task else ""
+            else:
+                title, body = f"✔ {name} completed", "c copies its URL, o opens it"
+        else:
+            title = f"{len(finished) - len(failed)} completed, {len(failed)} failed"
+            body = ", ".join(t.label or t.id for t in finished[:5])
+        self.notify(body or title, title=title, severity="error" if failed else "information")
+        if self.config.bell:
+            self.bell()
+        if self.config.desktop_notifications:
+            desktop.notify_desktop(f"grokdash: {title}", body)
+
+    def wake_poller(self) -> None:
+        self._wake.set()
+
+    # ---- actions: the keys ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Greys out in the footer what cannot apply to the selected task."""
+        if len(self.screen_stack) > 1:
+            # A dialog is open: its keys are its own; details borrows copy and open, for its task.
+            return isinstance(self.screen, DetailsScreen) and action in ("copy_url", "open_video")
+        selected = self._selected()
+        if action == "copy_url":
+            return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
+        if action == "open_video":
+            has = selected is not None and (
+                selected.local_file or (selected.task and selected.task.video_url)
+            )
+            return True if has else None
+        if action in ("details", "remove", "label", "poll"):
+            return True if selected is not None else None
+        if action == "undo":
+            return True if self._undo else None
+        if action in ("poll_all", "pause"):
+            return True if self._poller is not None else None
+        return True
+
+    def _selected(self) -> TrackedTask | None:
+        try:
+            return self.table.selected
+        except Exception:  # before the table is mounted
+            return None
+
+    def on_task_table_cursor_moved(self, message: TaskTable.CursorMoved) -> None:
+        self.refresh_bindings()
+
+    def on_task_table_activated(self, message: TaskTable.Activated) -> None:
+        self.show_details(message.task_id)
+
+    def action_details(self) -> None:
+        if self._selected() is not None:
+            self.show_details(self._selected().id)
+
+    def show_details(self, task_id: str) -> None:
+        self.push_screen(DetailsScreen(task_id, self.store.get, self.clock))
+
+    def action_add(self) -> None:
+        self.push_screen(AddIdsScreen(), self._added)
+
+    async def _added(self, ids: list[str] | None) -> None:
+        if ids is None:
+            return
+        if not ids:
+            self.notify("No ids to add.", severity="warning")
+            return
+        valid, refused = [], []
+        for task_id in dict.fromkeys(ids):
+            try:
+                valid.append(check_id(task_id))
+            except ApiError as error:
+                refused.append(error.message)
+        added: list[str] = []
+        if valid:
+            outcome = await asyncio.to_thread(self.store.add, valid)
+            added = outcome.added
+            if outcome.already:
+                self.notify(f"Already tracked: {', '.join(outcome.already[:5])}", severity="warning")
+        for sentence in refused:
+            self.notify(sentence, title="Not added", severity="error", timeout=10)
+        if added:
+            self.notify(f"Tracking {len(added)}: {', '.join(added[:5])}{' …' if len(added) > 5 else ''}")
+            self._known_status.update(dict.fromkeys(added))
+            await self.rebuild()
+            self.table.select(added[0])
+            self.wake_poller()
+
+    def action_copy_url(self) -> None:
+        urls = [t.task.video_url for t in self.table.targets() if t.task and t.task.video_url]
+        if not urls:
+            self.notify("No video URL yet: it comes when the task completes.", severity="warning")
+            return
+        text = "\n".join(urls)
+        self.copy_to_clipboard(text)  # OSC 52: works over SSH and in tmux
+        tool = desktop.copy_to_system_clipboard(text)
+        shown = urls[0] if len(urls) == 1 else f"{len(urls)} URLs"
+        self.notify(shown, title="Copied" + (f" (also via {tool})" if tool else ""))
+
+    def action_open_video(self) -> None:
+        selected = self._selected()
+        if selected is None:
+            return
+        target = selected.local_file or (selected.task.video_url if selected.task else None)
+        if not target:
+            self.notify("Nothing to open yet: no saved file and no video URL.", severity="warning")
+            return
+        problem = desktop.open_target(target, self.config.player)
+        if problem:
+            self.notify(problem, severity="error")
+        else:
+            self.notify(target, title="Opening")
+
+    async def action_remove(self) -> None:
+        targets = self.table.targets()
+        if not targets:
+            return
+        removed = await asyncio.to_thread(self.store.remove, [t.id for t in targets])
+        if removed:
+            self._undo.append(removed)
+            self.table.marked.clear()
+            await self.rebuild()
+            what = removed[0].id if len(removed) == 1 else f"{len(removed)} tasks"
+            self.notify(f"Stopped tracking {what}. u undoes.", title="Untracked")
+
+    async def action_undo(self) -> None:
+        if not self._undo:
+            self.notify("Nothing to undo.")
+            return
+        records = self._undo.pop()
+        await asyncio.to_thread(self.store.restore, records)
+        await self.rebuild()
+        self.table.select(records[0].id)
+        self.notify(f"Tracking {len(records)} again.", title="Undone")
+
+    def action_label(self) -> None:
+        targets = self.table.targets()
+        if not targets:
+            return
+        what = targets[0].id if len(targets) == 1 else f"{len(targets)} tasks"
+        current = targets[0].label if len(targets) == 1 else None
+
+        async def save(label: str | None) -> None:
+            if label is None:
+                return
+            changes = {t.id: (lambda old, label=label: old.with_label(label)) for t in targets}
+            await asyncio.to_thread(self.store.update, changes)
+            await self.rebuild()
+
+        self.push_screen(LabelScreen(what, current), save)
+
+    def action_poll(self) -> None:
+        if self._poller is None:
+            self.notify(self.polling_state(), severity="warning")
+            return
+        targets = self.table.targets()
+        self._poller.force(t.id for t in targets)
+        self.wake_poller()
+        self.notify(f"Asking about {targets[0].id if len(targets) == 1 else f'{len(targets)} tasks'} now.")
+
+    def action_poll_all(self) -> None:
+        if self._poller is None:
+            self.notify(self.polling_state(), severity="warning")
+            return
+        unsettled = [t.id for t in self.store.tasks() if not is_settled(t)]
+        self._poller.force(unsettled)
+        self._poller.paused_until = None
+        self.wake_poller()
+        self.notify(f"Asking about {len(unsettled)} unfinished tasks now.")
+
+    def action_pause(self) -> None:
+        if self._poller is None:
+            return
+        self.paused = not self.paused
+        if not self.paused:
+            self.problem = None
+            self.wake_poller()
+        self.notify("Polling paused." if self.paused else "Polling resumed.")
+        self.update_summary()
+
+    def action_filter(self) -> None:
+        field_ = self.query_one("#filter", Input)
+        field_.display = True
+        field_.focus()
+
+    async def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.options = replace(self.options, filter_text=event.value)
+            await self.rebuild()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = bool(event.value)
+            self.table.focus()
+
+    async def action_clear(self) -> None:
+        field_ = self.query_one("#filter", Input)
+        if field_.value or field_.display:
+            field_.value = ""
+            field_.display = False
+            self.options = replace(self.options, filter_text="")
+            self.table.focus()
+            await self.rebuild()
+        elif self.table.marked:
+            self.table.marked.clear()
+            self.table.refresh()
+            self.refresh_bindings()
+
+    async def action_sort(self) -> None:
+        self.options = replace(self.options, sort=self.options.sort.next)
+        await self.rebuild()
+        self.notify(f"Sorted by {self.options.sort}.")
+
+    async def action_hide_finished(self) -> None:
+        self.options = replace(self.options, hide_finished=not self.options.hide_finished)
+        await self.rebuild()
+
+    async def action_failed_only(self) -> None:
+        self.options = replace(self.options, failed_only=not self.options.failed_only)
+        await self.rebuild()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    HELP = {
+        "mark": "mark or unmark the row; c, s, d, r and l then act on every marked row",
+        "add": "add task ids: paste many at once, Enter adds",
+        "details": "details of the selected task: raw answer, error, timeline, local file",
+        "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
+        "open": "open the video: the saved file if there is one, else the URL",
+        "remove": "stop tracking the selected (or marked) tasks",
+        "undo": "track the last untracked tasks again",
+        "label": "label the selected (or marked) tasks; the filter finds labels",
+        "poll": "ask the API about the selected (or marked) tasks now, even finished ones",
+        "poll_all": "ask the API about every unfinished task now",
+        "pause": "pause or resume polling",
+        "filter": "filter as you type (id, label, model, status, error); Enter keeps it, Esc clears",
+        "sort": "sort by status (active first), then by created, then by elapsed",
+        "hide_finished": "hide or show completed and failed tasks",
+        "failed_only": "show only tasks that failed, or whose last query failed",
+        "clear": "clear the filter, else the marks",
+        "help": "this list",
+        "quit": "quit (tracking goes on next time; nothing is lost)",
+    }
+
+    def key_help(self) -> list[tuple[str, str, str]]:
+        """(keys, description, binding id) for every binding of the dashboard, as currently mapped."""
+        keymap = self._keymap
+        rows = []
+        for binding in [*TaskTable.BINDINGS, *self.BINDINGS]:
+            if not isinstance(binding, Binding):
+                continue
+            keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+            shown = ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+            rows.append((shown, self.HELP.get(binding.id or "", binding.description), binding.id or ""))
+        return rows
+
+    # ---- command palette --------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("Add task ids", "Track more tasks by id", self.action_add),
+            ("Details", "Everything about the selected task", self.action_details),
+            ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
+            ("Open video", "Open the saved file, else the URL", self.action_open_video),
+            ("Stop tracking", "Stop tracking the selected (or marked) tasks", self.action_remove),
+            ("Undo stop tracking", "Track the last untracked tasks again", self.action_undo),
+            ("Label", "Label the selected (or marked) tasks", self.action_label),
+            ("Poll selected now", "Ask the API about the selected tasks now", self.action_poll),
+            ("Poll all now", "Ask the API about every unfinished task now", self.action_poll_all),
+            ("Pause or resume polling", "Stop or restart asking the API", self.action_pause),
+            ("Filter", "Show only tasks matching some words", self.action_filter),
+            ("Sort: next order", "Status, then created, then elapsed", self.action_sort),
+            ("Hide finished tasks", "Toggle showing completed and failed tasks", self.action_hide_finished),
+            ("Failed only", "Toggle showing only tasks that failed", self.action_failed_only),
+            ("Keys", "Every key and what it does", self.action_help),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)

@@ -1,0 +1,48 @@
+"""The add dialog: paste any number of ids, Enter adds them."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, TextArea
+
+from grokdash.transfer import split_ids
+
+
+class IdsArea(TextArea):
+    """A text area where Enter submits: pasted text keeps its newlines, typing Enter adds."""
+
+    BINDINGS = [Binding("enter", "submit", "Add", priority=True)]
+
+    def action_submit(self) -> None:
+        self.screen.dismiss(split_ids(self.text))  # type: ignore[attr-defined]
+
+
+class AddIdsScreen(ModalScreen[list[str] | None]):
+    """Returns the ids as typed (validation and the report are the app's), or None when cancelled."""
+
+    DEFAULT_CSS = """
+    AddIdsScreen { align: center middle; }
+    AddIdsScreen > Vertical {
+        width: 72; height: auto; max-height: 80%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    AddIdsScreen IdsArea { height: 8; }
+    AddIdsScreen .hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("[b]Add task ids[/b]")
+            yield Label("Paste or type ids, separated by spaces, commas or new lines.", classes="hint")
+            yield IdsArea(id="ids", soft_wrap=True, show_line_numbers=False)
+            yield Label("enter adds · escape cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(IdsArea).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,55 @@
+"""The line above the table: how many tasks are in each state, and what polling is doing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.text import Text
+from textual.widgets import Static
+
+from grokdash.models import Status
+
+ORDER = ("new", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED)
+COLORS = {
+    "new": "bright_black",
+    Status.QUEUED: "blue",
+    Status.PROCESSING: "yellow",
+    Status.COMPLETED: "green",
+    Status.FAILED: "red",
+}
+
+
+def summary_text(counts: Counter[str], shown: int, polling: str, problem: str | None, view: str = "") -> Text:
+    text = Text()
+    total = sum(counts.values())
+    if not total:
+        text.append("no tasks", style="dim")
+    for status in (*ORDER, *sorted(set(counts) - set(ORDER))):
+        if counts.get(status):
+            if text:
+                text.append("  ")
+            text.append(f"{counts[status]} {status}", style=COLORS.get(status, "magenta"))
+    if shown != total or view:
+        narrowed = f"showing {shown} of {total}" if shown != total else ""
+        text.append(f"  ({', '.join(part for part in (narrowed, view) if part)})", style="cyan")
+    text.append("   │ ", style="dim")
+    if problem:
+        text.append(f"⚠ {problem}", style="bold red")
+        text.append(" · ", style="dim")
+    text.append(polling, style="dim" if not problem else "")
+    return text
+
+
+class SummaryBar(Static):
+    DEFAULT_CSS = """
+    SummaryBar {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
+    def show(
+        self, counts: Counter[str], shown: int, polling: str, problem: str | None, view: str = ""
+    ) -> None:
+        self.update(summary_text(counts, shown, polling, problem, view))

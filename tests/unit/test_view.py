@@ -1,0 +1,173 @@
+"""What the dashboard shows, decided without a terminal: order, filter, cells, ETA, narrow layouts."""
+
+import pytest
+
+from grokdash.errors import NetworkError, NotFoundError
+from grokdash.models import Status, Task
+from grokdash.tracked import TrackedTask
+from grokdash.tui.view import (
+    COLUMNS,
+    SortOrder,
+    ViewOptions,
+    cell_text,
+    elapsed,
+    eta,
+    layout,
+    matches,
+    model_medians,
+    status_counts,
+    visible_tasks,
+)
+
+T0 = 1_764_300_000.0
+
+
+def task(task_id, status=None, *, created=T0, at=T0, model="grok_video3", label=None, error=None, **extra):
+    tracked = TrackedTask(id=task_id, added_at=created, label=label)
+    if status is None:
+        return tracked
+    answer = Task(id=task_id, status=status, model=model, created=int(created), error=error, **extra)
+    return tracked.with_answer(answer, at)
+
+
+def finished(task_id, took, *, model="grok_video3", created=T0):
+    queued = task(task_id, Status.QUEUED, created=created, at=created, model=model)
+    answer = Task(id=task_id, status=Status.COMPLETED, model=model, created=int(created), video_url="u")
+    return queued.with_answer(answer, created + took)
+
+
+def test_the_default_order_puts_active_tasks_first():
+    tasks = [
+        task("done", Status.COMPLETED),
+        task("waiting", Status.QUEUED),
+        task("broken", Status.FAILED),
+        task("running", Status.PROCESSING),
+        task("fresh"),
+        task("odd", "moderated"),
+    ]
+    order = [t.id for t in visible_tasks(tasks, ViewOptions(), T0)]
+    assert order == ["fresh", "running", "waiting", "broken", "odd", "done"]
+
+
+def test_other_orders_newest_first_and_longest_running_first():
+    old = task("old", Status.PROCESSING, created=T0 - 600)
+    new = task("new", Status.PROCESSING, created=T0 - 60)
+    assert [t.id for t in visible_tasks([old, new], ViewOptions(sort=SortOrder.CREATED), T0)] == [
+        "new",
+        "old",
+    ]
+    assert [t.id for t in visible_tasks([new, old], ViewOptions(sort=SortOrder.ELAPSED), T0)] == [
+        "old",
+        "new",
+    ]
+    assert SortOrder.STATUS.next is SortOrder.CREATED and SortOrder.ELAPSED.next is SortOrder.STATUS
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("cat", {"a"}),
+        ("CAT", {"a"}),
+        ("max", {"b"}),
+        ("failed", {"b"}),
+        ("moderation", {"b"}),
+        ("task_c", {"c"}),
+        ("refused", {"c"}),
+        ("cat video3", {"a"}),
+        ("", {"a", "b", "c"}),
+        ("zebra", set()),
+    ],
+)
+def test_the_filter_matches_id_label_model_status_and_error(text, found):
+    tasks = [
+        task("task_a", Status.QUEUED, label="cat video"),
+        task("task_b", Status.FAILED, model="grok_video3_max", error="content moderation"),
+        task("task_c").with_error(NetworkError("connection refused"), T0),
+    ]
+    shown = {t.id.removeprefix("task_") for t in tasks if matches(t, text)}
+    assert shown == found
+
+
+def test_hide_finished_and_failed_only():
+    tasks = [
+        task("done", Status.COMPLETED),
+        task("broken", Status.FAILED),
+        task("running", Status.PROCESSING),
+        task("lost").with_error(NotFoundError("x"), T0),
+    ]
+    assert {t.id for t in visible_tasks(tasks, ViewOptions(hide_finished=True), T0)} == {"running", "lost"}
+    assert {t.id for t in visible_tasks(tasks, ViewOptions(failed_only=True), T0)} == {"broken", "lost"}
+
+
+def test_elapsed_ticks_while_running_and_stops_once_final():
+    running = task("r", Status.PROCESSING, created=T0 - 90)
+    assert elapsed(running, T0) == 90
+    assert elapsed(running, T0 + 10) == 100
+    done = finished("d", took=240)
+    assert elapsed(done, T0 + 10_000) == 240
+    assert cell_text("elapsed", done, T0 + 10_000, {}) == "4m 00s"
+    assert elapsed(task("new"), T0) is None
+
+
+def test_eta_comes_from_the_median_this_model_took_for_this_user():
+    history = [finished(f"h{n}", took) for n, took in enumerate([100, 200, 300])]
+    history.append(finished("other", 1000, model="grok_video3_max"))
+    medians = model_medians(history)
+    assert medians == {"grok_video3": 200, "grok_video3_max": 1000}
+    running = task("r", Status.PROCESSING, created=T0 - 50)
+    assert eta(running, T0, medians) == 150
+    assert cell_text("eta", running, T0, medians) == "~2m 30s"
+    assert cell_text("eta", running, T0 + 500, medians) == "any time"
+    assert eta(task("r2", Status.PROCESSING, model="grok_video3_pro"), T0, medians) is None
+    assert eta(history[0], T0, medians) is None
+
+
+def test_cells_read_like_the_table_shows_them():
+    done = task("d", Status.COMPLETED, actual_duration=10.0, video_url="http://x/v.mp4")
+    assert cell_text("status", done, T0, {}) == "✔ completed"
+    assert cell_text("video", done, T0, {}) == "10s"
+    assert cell_text("model", done, T0, {}) == "video3"
+    assert cell_text("status", task("n"), T0, {}) == "… new"
+    failing = task("e", Status.QUEUED).with_error(NetworkError("cannot connect"), T0 + 5)
+    assert cell_text("error", failing, T0 + 65, {}) == "network: cannot connect"
+    assert cell_text("checked", failing, T0 + 65, {}) == "1m 00s"
+    gone = task("g")
+    for n in range(3):
+        gone = gone.with_error(NotFoundError("not found"), T0 + n)
+    assert cell_text("status", gone, T0, {}) == "! gone"
+    stale = task("s", Status.PROCESSING, at=T0)
+    assert cell_text("status", stale, T0 + 3600, {}) == "▶ processing (stale)"
+
+
+def test_status_counts_include_new_and_undocumented_statuses():
+    counts = status_counts(
+        [task("a"), task("b", Status.QUEUED), task("c", "moderated"), task("d", Status.QUEUED)]
+    )
+    assert counts == {"new": 1, "queued": 2, "moderated": 1}
+
+
+@pytest.mark.parametrize("width", [60, 78, 100, 140, 200])
+def test_narrow_terminals_drop_the_least_useful_columns_first(width):
+    columns = layout(width)
+    used = sum(size for _, size in columns) + len(columns) - 1
+    assert used <= width
+    kept = {column.key for column, _ in columns}
+    assert {"status", "id"} <= kept
+    for dropped in set(c.key for c in COLUMNS) - kept:
+        dropped_priority = next(c.priority for c in COLUMNS if c.key == dropped)
+        assert all(column.priority > dropped_priority for column, _ in columns)
+
+
+def test_80_columns_keep_what_matters_most():
+    kept = [column.key for column, _ in layout(78)]
+    assert kept[:2] == ["status", "id"]
+    assert "elapsed" in kept and "error" in kept
+    wide = [column.key for column, _ in layout(200)]
+    assert wide == [column.key for column in COLUMNS]
+
+
+def test_a_task_first_seen_finished_has_only_an_upper_bound_and_no_say_in_the_eta():
+    seen_done = task("late", Status.COMPLETED, created=T0 - 900, at=T0, video_url="u")
+    assert cell_text("elapsed", seen_done, T0, {}) == "≤15m 00s"
+    assert model_medians([seen_done]) == {}
+    assert cell_text("elapsed", finished("watched", took=120), T0 + 999, {}) == "2m 00s"
