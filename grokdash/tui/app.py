@@ -53,6 +53,8 @@ class DashboardConfig:
     clock: Callable[[], float] = time.time
     notices: tuple[str, ...] = ()
     """Sentences to show once at start (a database moved aside, a config warning)."""
+    start_polling: bool = True
+    """False leaves the poller idle until a key asks for a round: for snapshots and key tests."""
 
 
 class GrokdashApp(App[None]):
@@ -125,7 +127,8 @@ class GrokdashApp(App[None]):
                 concurrency=self.config.concurrency,
                 clock=self.clock,
             )
-            self.poll_forever()
+            if self.config.start_polling:
+                self.poll_forever()
         self.set_interval(1.0, self.tick)
         self.update_summary()
 
@@ -262,7 +265,7 @@ class GrokdashApp(App[None]):
             tracked = finished[0]
             name = tracked.label or tracked.id
             if failed:
-                title, body = f"✘ {name} failed", tracked.task.error if tracked.task else ""
+                title, body = f"✘ {name} failed", (tracked.task.error if tracked.task else None) or ""
             else:
                 title, body = f"✔ {name} completed", "c copies its URL, o opens it"
         else:
@@ -356,9 +359,13 @@ class GrokdashApp(App[None]):
             return
         text = "\n".join(urls)
         self.copy_to_clipboard(text)  # OSC 52: works over SSH and in tmux
-        tool = desktop.copy_to_system_clipboard(text)
-        shown = urls[0] if len(urls) == 1 else f"{len(urls)} URLs"
-        self.notify(shown, title="Copied" + (f" (also via {tool})" if tool else ""))
+        self.notify(urls[0] if len(urls) == 1 else f"{len(urls)} URLs", title="Copied")
+        self.copy_to_desktop(text)
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def copy_to_desktop(self, text: str) -> None:
+        """The system clipboard too, where there is one; a stuck clipboard tool must not freeze the screen."""
+        desktop.copy_to_system_clipboard(text)
 
     def action_open_video(self) -> None:
         selected = self._selected()

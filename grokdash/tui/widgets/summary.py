@@ -19,7 +19,13 @@ COLORS = {
 }
 
 
-def summary_text(counts: Counter[str], shown: int, polling: str, problem: str | None, view: str = "") -> Text:
+ICONS = {"new": "…", Status.QUEUED: "◷", Status.PROCESSING: "▶", Status.COMPLETED: "✔", Status.FAILED: "✘"}
+
+
+def summary_text(
+    counts: Counter[str], shown: int, polling: str, problem: str | None, view: str = "", compact: bool = False
+) -> Text:
+    """`compact` counts with icons instead of words, for narrow terminals."""
     text = Text()
     total = sum(counts.values())
     if not total:
@@ -27,8 +33,9 @@ def summary_text(counts: Counter[str], shown: int, polling: str, problem: str | 
     for status in (*ORDER, *sorted(set(counts) - set(ORDER))):
         if counts.get(status):
             if text:
-                text.append("  ")
-            text.append(f"{counts[status]} {status}", style=COLORS.get(status, "magenta"))
+                text.append(" " if compact else "  ")
+            label = f"{ICONS.get(status, '?')}{counts[status]}" if compact else f"{counts[status]} {status}"
+            text.append(label, style=COLORS.get(status, "magenta"))
     if shown != total or view:
         narrowed = f"showing {shown} of {total}" if shown != total else ""
         text.append(f"  ({', '.join(part for part in (narrowed, view) if part)})", style="cyan")
