@@ -85,7 +85,7 @@ def next_poll_at(tracked: TrackedTask, policy: PollPolicy) -> float | None:
     if is_settled(tracked):
         return None
     if tracked.checked_at is None:
-        return tracked.added_at  # a new id is polled at once
+        return 0.0  # a new id is polled at once, whatever the clock of the process that added it
     if tracked.consecutive_errors:
         wait = backoff_delay(tracked.consecutive_errors, policy)
     else:

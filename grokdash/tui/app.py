@@ -95,7 +95,8 @@ class GrokdashApp(App[None]):
         self._wake = asyncio.Event()
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
-        self._rebuilding = False
+        self.rounds_done = 0
+        """Poll rounds finished since start (tests wait on it; the summary does not show it)."""
         self.sub_title = config.subtitle
 
     # ---- layout -----------------------------------------------------------------------------------
@@ -225,8 +226,10 @@ class GrokdashApp(App[None]):
                 except Exception as error:
                     log.exception("a poll round failed")
                     self.problem = f"polling failed: {error}"
+                    self.update_summary()
                 else:
                     await self.after_round(report)
+                self.rounds_done += 1
             now = self.clock()
             wake = self._poller.next_wake(now)
             delay = 3600.0 if wake is None or self.paused else max(0.05, wake - now)

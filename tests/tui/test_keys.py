@@ -1,0 +1,441 @@
+"""The dashboard driven by its keys (Pilot), against the simulator on a fake clock shared by both.
+
+Polling runs for real; a test moves the clock and wakes the poller, then waits for the round it
+started to finish (a condition, never a fixed sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from grokdash import desktop
+from grokdash.api import GrokClient, Timeouts
+from grokdash.errors import AuthError
+from grokdash.models import Status
+from grokdash.secret import Secret
+from grokdash.sim import SimServer
+from grokdash.store import TaskStore
+from grokdash.tui.app import DashboardConfig, GrokdashApp
+from grokdash.tui.screens.add import AddIdsScreen
+from grokdash.tui.screens.details import DetailsScreen, describe
+from grokdash.tui.screens.help import HelpScreen
+from grokdash.tui.widgets.summary import SummaryBar
+from grokdash.tui.widgets.task_table import TaskTable
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL = 5.0
+SIZE = (140, 36)
+
+
+@pytest.fixture(autouse=True)
+def quiet_desktop(monkeypatch) -> dict[str, list]:
+    """No real clipboard tools, openers or desktop notifications from tests; record the calls."""
+    calls: dict[str, list] = {"clipboard": [], "open": [], "notify": []}
+    monkeypatch.setattr(desktop, "copy_to_system_clipboard", lambda text: calls["clipboard"].append(text))
+    monkeypatch.setattr(desktop, "open_target", lambda target, player=None: calls["open"].append(target))
+    monkeypatch.setattr(desktop, "notify_desktop", lambda title, body: calls["notify"].append(title) or True)
+    return calls
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock) -> TaskStore:
+    return TaskStore(tmp_path / "tasks.json", clock=clock)
+
+
+class Dashboard:
+    """The app under test, with the moves a test makes."""
+
+    def __init__(self, app: GrokdashApp, pilot, clock) -> None:
+        self.app, self.pilot, self.clock = app, pilot, clock
+
+    @property
+    def table(self) -> TaskTable:
+        return self.app.query_one(TaskTable)
+
+    def row_ids(self) -> list[str]:
+        return [tracked.id for tracked in self.table.rows]
+
+    def status(self, task_id: str) -> str | None:
+        tracked = self.app.store.get(task_id)
+        return None if tracked is None else tracked.status
+
+    def summary(self) -> str:
+        return str(self.app.query_one(SummaryBar).render())
+
+    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await self.pilot.pause(0.02)
+
+    async def next_round(self, advance: float = 0.0) -> None:
+        """Let `advance` seconds pass on the shared clock, then wait for one more poll round."""
+        self.clock.advance(advance)
+        done = self.app.rounds_done
+        self.app.wake_poller()
+        await self.until(lambda: self.app.rounds_done > done, "a poll round")
+        await self.pilot.pause()
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def select(self, task_id: str) -> None:
+        assert self.table.select(task_id), f"{task_id} is not in the table"
+        await self.pilot.pause()
+
+    def toasts(self) -> list[str]:
+        return [f"{n.title} {n.message}" for n in self.app._notifications]
+
+
+@asynccontextmanager
+async def dashboard(
+    store: TaskStore, clock, sim: SimServer | None = None, key: str = "test-key", **overrides
+) -> AsyncIterator[Dashboard]:
+    def make_client() -> GrokClient:
+        base = sim.base_url if sim else "http://127.0.0.1:9/x"
+        return GrokClient(base, Secret(key), timeouts=Timeouts(connect=2, read=2))
+
+    settings = {
+        "store": store,
+        "make_client": make_client,
+        "interval": INTERVAL,
+        "clock": clock,
+        "desktop_notifications": False,
+        "start_polling": sim is not None,
+        **overrides,
+    }
+    app = GrokdashApp(DashboardConfig(**settings))
+    async with app.run_test(size=SIZE) as pilot:
+        board = Dashboard(app, pilot, clock)
+        if sim is not None:
+            await board.until(lambda: app.rounds_done >= 1, "the first poll round")
+        await pilot.pause()
+        yield board
+
+
+def plain_text(renderable) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+async def add_ids(board: Dashboard, text: str) -> None:
+    await board.press("a")
+    assert isinstance(board.app.screen, AddIdsScreen)
+    await board.pilot.press(*text)
+    await board.press("enter")
+
+
+# ---- watching tasks move -------------------------------------------------------------------------
+
+
+async def test_ids_added_with_a_go_queued_processing_completed_or_failed(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        await add_ids(board, "one two fail-three")
+        assert board.row_ids()[:3] == ["one", "two", "fail-three"] or set(board.row_ids()) == {
+            "one",
+            "two",
+            "fail-three",
+        }
+        await board.next_round()
+        assert {board.status(i) for i in ("one", "two", "fail-three")} == {Status.QUEUED}
+        await board.next_round(advance=15)
+        assert board.status("one") == Status.PROCESSING
+        await board.next_round(advance=20)
+        assert board.status("one") == board.status("two") == Status.COMPLETED
+        assert board.status("fail-three") == Status.FAILED
+        summary = board.summary()
+        assert "2 completed" in summary and "1 failed" in summary
+        assert any("completed" in toast and "failed" in toast for toast in board.toasts())
+
+
+async def test_no_request_for_a_task_once_it_is_final(store, clock, sim):
+    store.add(["fail-1"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        assert board.status("fail-1") == Status.FAILED
+        asked = len(sim.log.for_task("fail-1"))
+        for _ in range(3):
+            await board.next_round(advance=INTERVAL * 2)
+        assert len(sim.log.for_task("fail-1")) == asked
+
+
+async def test_rows_update_in_place_and_the_selection_stays_on_its_task(store, clock, sim):
+    store.add(["aaa", "bbb", "ccc"])
+    async with dashboard(store, clock, sim) as board:
+        await board.select("bbb")
+        await board.next_round(advance=15)
+        assert board.table.selected.id == "bbb"
+        for _ in range(3):
+            await board.press("t")  # every sort order
+            assert board.table.selected.id == "bbb"
+
+
+async def test_the_summary_counts_each_status_and_says_what_polling_does(store, clock, sim):
+    store.add(["aaa", "fail-b"])
+    async with dashboard(store, clock, sim) as board:
+        assert "2 queued" in board.summary()
+        assert f"polling every {INTERVAL:g} s" in board.summary()
+        await board.press("p")
+        assert "paused" in board.summary()
+        asked = len(sim.log.records())
+        clock.advance(60)
+        board.app.wake_poller()
+        await board.pilot.pause(0.2)
+        assert len(sim.log.records()) == asked, "a paused dashboard asked the API"
+        await board.press("p")
+        await board.until(lambda: len(sim.log.records()) > asked, "polling to resume")
+
+
+# ---- the keys ------------------------------------------------------------------------------------
+
+
+async def test_add_names_invalid_ids_and_says_which_were_already_tracked(store, clock, sim):
+    store.add(["old-1"])
+    async with dashboard(store, clock, sim) as board:
+        await add_ids(board, "old-1 .. new-1")
+        assert "new-1" in board.row_ids() and ".." not in board.row_ids()
+        toasts = " | ".join(board.toasts())
+        assert "Already tracked: old-1" in toasts
+        assert "invalid task id '..'" in toasts
+        assert "Tracking 1: new-1" in toasts
+        assert board.table.selected.id == "new-1"
+
+
+async def test_add_dialog_escape_adds_nothing(store, clock):
+    async with dashboard(store, clock) as board:
+        await board.press("a")
+        await board.pilot.press(*"abc")
+        await board.press("escape")
+        assert not isinstance(board.app.screen, AddIdsScreen)
+        assert store.tasks() == []
+
+
+async def test_enter_shows_details_with_the_raw_answer_and_timeline(store, clock, sim):
+    store.add(["fail-x"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        await board.select("fail-x")
+        await board.press("enter")
+        assert isinstance(board.app.screen, DetailsScreen)
+        text = plain_text(describe(store.get("fail-x"), clock()))
+        assert "content moderation" in text
+        assert '"status": "failed"' in text
+        assert "Timeline" in text and "queued" in text and "failed" in text
+        await board.press("escape")
+        assert not isinstance(board.app.screen, DetailsScreen)
+
+
+async def test_copy_puts_the_url_on_the_clipboard_and_says_what(store, clock, sim, quiet_desktop):
+    store.add(["done-1"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        await board.select("done-1")
+        await board.press("c")
+        url = store.get("done-1").task.video_url
+        assert board.app.clipboard == url
+        assert any(url in toast and "Copied" in toast for toast in board.toasts())
+        await board.until(lambda: quiet_desktop["clipboard"] == [url], "the system clipboard fallback")
+
+
+async def test_copy_is_greyed_out_until_the_task_has_a_url(store, clock, sim):
+    store.add(["early"])
+    async with dashboard(store, clock, sim) as board:
+        await board.select("early")
+        assert board.app.check_action("copy_url", ()) is None
+        await board.press("c")
+        assert board.app.clipboard == ""
+        await board.next_round(advance=35)
+        assert board.app.check_action("copy_url", ()) is True
+
+
+async def test_open_uses_the_saved_file_else_the_url(store, clock, sim, quiet_desktop):
+    store.add(["done-1", "done-2"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        store.update({"done-2": lambda t: t.with_local_file("/videos/done-2.mp4")})
+        await board.app.rebuild()
+        await board.select("done-1")
+        await board.press("o")
+        await board.select("done-2")
+        await board.press("o")
+        assert quiet_desktop["open"] == [store.get("done-1").task.video_url, "/videos/done-2.mp4"]
+
+
+async def test_d_stops_tracking_and_u_brings_it_back(store, clock):
+    store.add(["keep", "drop"], label="x")
+    async with dashboard(store, clock) as board:
+        await board.select("drop")
+        await board.press("d")
+        assert "drop" not in store and board.row_ids() == ["keep"]
+        assert any("u undoes" in toast for toast in board.toasts())
+        await board.press("u")
+        assert store.get("drop").label == "x"
+        assert sorted(board.row_ids()) == ["drop", "keep"]
+
+
+async def test_l_labels_and_the_filter_finds_the_label(store, clock):
+    store.add(["t1", "t2"])
+    async with dashboard(store, clock) as board:
+        await board.select("t2")
+        await board.press("l")
+        await board.pilot.press(*"sunset cats")
+        await board.press("enter")
+        assert store.get("t2").label == "sunset cats"
+        await board.press("slash")
+        await board.pilot.press(*"cats")
+        await board.until(lambda: board.row_ids() == ["t2"], "the filter to apply")
+        await board.press("enter")
+        assert board.row_ids() == ["t2"] and board.app.focused is board.table
+        await board.press("escape")
+        await board.until(lambda: sorted(board.row_ids()) == ["t1", "t2"], "the filter to clear")
+
+
+async def test_r_polls_the_selected_task_now_even_when_final(store, clock, sim):
+    store.add(["fail-1", "other"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        asked = len(sim.log.for_task("fail-1"))
+        await board.select("fail-1")
+        done = board.app.rounds_done
+        await board.press("r")
+        await board.until(lambda: board.app.rounds_done > done, "the forced round")
+        assert len(sim.log.for_task("fail-1")) == asked + 1
+
+
+async def test_capital_r_polls_every_unfinished_task_now(store, clock, sim):
+    store.add(["a1", "a2"])
+    async with dashboard(store, clock, sim) as board:
+        sim.log.clear()
+        done = board.app.rounds_done
+        await board.press("R")  # nothing is due yet: only the key makes this round
+        await board.until(lambda: board.app.rounds_done > done, "the forced round")
+        assert sorted(record.task_id for record in sim.log.records()) == ["a1", "a2"]
+
+
+async def test_space_marks_rows_and_bulk_actions_use_them(store, clock, sim):
+    store.add(["m1", "m2", "m3"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        await board.press("home", "space", "space")
+        assert len(board.table.marked) == 2
+        marked = {t.id for t in board.table.targets()}
+        await board.press("c")
+        assert board.app.clipboard.count("\n") == 1
+        await board.press("d")
+        assert {t.id for t in store.tasks()} == {"m1", "m2", "m3"} - marked
+        assert board.table.marked == set()
+
+
+async def test_hide_finished_and_failed_only(store, clock, sim):
+    store.add(["ok-1", "fail-1", "later"])
+    async with dashboard(store, clock, sim) as board:
+        await board.next_round(advance=35)
+        store.add(["late"])
+        await board.app.tick()
+        await board.press("h")
+        assert board.row_ids() == ["late"]
+        await board.press("h", "f")
+        assert board.row_ids() == ["fail-1"]
+        assert "failed only" in board.summary()
+
+
+async def test_help_lists_every_key_of_the_contract(store, clock):
+    async with dashboard(store, clock) as board:
+        await board.press("question_mark")
+        assert isinstance(board.app.screen, HelpScreen)
+        keys = {row[0] for row in board.app.key_help()}
+        for key in ["a", "⏎", "c", "o", "d", "u", "l", "r", "R", "p", "/", "?", "q", "space"]:
+            assert key in keys, key
+        await board.press("escape")
+        assert not isinstance(board.app.screen, HelpScreen)
+
+
+async def test_q_quits(store, clock):
+    async with dashboard(store, clock) as board:
+        await board.press("q")
+        assert board.app.return_code == 0 or not board.app.is_running
+
+
+async def test_a_changed_keymap_moves_the_action_to_its_new_key(store, clock, sim):
+    store.add(["done-1"])
+    async with dashboard(store, clock, sim, keymap={"copy": "y", "nonsense": "z"}) as board:
+        await board.next_round(advance=35)
+        await board.press("y")
+        assert board.app.clipboard == store.get("done-1").task.video_url
+        assert any("nonsense" in toast for toast in board.toasts())
+        assert ("y", "copy") in {(row[0], row[2]) for row in board.app.key_help()}
+
+
+# ---- the world around it -------------------------------------------------------------------------
+
+
+async def test_ids_added_by_another_process_appear_at_the_next_tick(store, clock, tmp_path, sim):
+    async with dashboard(store, clock, sim) as board:
+        TaskStore(tmp_path / "tasks.json").add(["from-cli"])  # `grokdash add` in another terminal
+        await board.app.tick()
+        assert "from-cli" in board.row_ids()
+        await board.until(lambda: board.status("from-cli") == Status.QUEUED, "the new id to be polled")
+
+
+async def test_a_worker_failure_is_shown_and_polling_carries_on(store, clock, sim, monkeypatch):
+    store.add(["t1"])
+    async with dashboard(store, clock, sim) as board:
+        original = board.app._poller.poll_round
+        calls = {"n": 0}
+
+        async def broken_once(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("disk on fire")
+            return await original(*args, **kwargs)
+
+        monkeypatch.setattr(board.app._poller, "poll_round", broken_once)
+        await board.next_round(advance=INTERVAL * 2)
+        assert "polling failed: disk on fire" in board.summary()
+        await board.next_round(advance=INTERVAL * 2)
+        assert board.app.is_running and calls["n"] == 2
+
+
+async def test_a_refused_key_pauses_polling_and_says_so_once(store, clock, sim):
+    store.add(["t1", "t2", "t3"])
+    async with dashboard(store, clock, sim, key="wrong") as board:
+        summary = board.summary()
+        assert "API key was refused" in summary and "paused" in summary
+        assert len(board.toasts()) == 0, "one line in the summary, not a flood of toasts"
+
+
+async def test_a_dead_server_is_one_line_in_the_summary(store, clock, sim):
+    store.add(["t1", "t2"])
+    async with dashboard(store, clock, sim) as board:
+        sim.stop()
+        await board.press("R")
+        await board.until(lambda: "cannot connect" in board.summary(), "the connection problem")
+        assert board.app.is_running
+
+
+async def test_completion_rings_the_bell_and_notifies_the_desktop_when_enabled(
+    store, clock, sim, quiet_desktop
+):
+    store.add(["ding"])
+    async with dashboard(store, clock, sim, bell=True, desktop_notifications=True) as board:
+        rings = []
+        board.app.bell = lambda: rings.append(1)
+        await board.next_round(advance=35)
+        assert rings == [1]
+        assert quiet_desktop["notify"] == ["grokdash: ✔ ding completed"]
+
+
+async def test_an_auth_error_type_is_what_pauses(store, clock):
+    # The summary's wording comes from the error itself.
+    assert "refused" in AuthError("the API key was refused (HTTP 401)").message
