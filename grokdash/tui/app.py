@@ -182,7 +182,7 @@ class GrokdashApp(App[None]):
             return "every task is final"
         state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
         backing_off = sum(1 for t in self.store.tasks() if t.consecutive_errors and not is_settled(t))
-        return state + (f" · {backing_off} backing off after errors" if backing_off else "")
+        return state + (f" · {backing_off} backing off" if backing_off else "")
 
     def view_state(self) -> str:
         """What narrows or orders the table, when it is not the default."""

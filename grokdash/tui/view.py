@@ -187,9 +187,9 @@ class Column:
 
 
 COLUMNS: Sequence[Column] = (
-    Column("status", "STATUS", 13, 100),
+    Column("status", "STATUS", 12, 100),
     Column("id", "ID", 22, 99),
-    Column("label", "LABEL", 16, 60),
+    Column("label", "LABEL", 14, 60),
     Column("model", "MODEL", 11, 30),
     Column("age", "AGE", 7, 20),
     Column("elapsed", "ELAPSED", 8, 90),

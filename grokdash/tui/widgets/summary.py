@@ -51,6 +51,7 @@ class SummaryBar(Static):
     DEFAULT_CSS = """
     SummaryBar {
         height: 1;
+        width: 100%;
         padding: 0 1;
         background: $panel;
     }
@@ -59,4 +60,8 @@ class SummaryBar(Static):
     def show(
         self, counts: Counter[str], shown: int, polling: str, problem: str | None, view: str = ""
     ) -> None:
-        self.update(summary_text(counts, shown, polling, problem, view))
+        text = summary_text(counts, shown, polling, problem, view)
+        # The room there is: the screen's width, less the bar's padding.
+        if text.cell_len > self.app.size.width - 2:
+            text = summary_text(counts, shown, polling, problem, view, compact=True)
+        self.update(text)
