@@ -272,7 +272,8 @@ class GrokdashApp(App[None]):
             else:
                 title, body = f"✔ {name} completed", "c copies its URL, o opens it"
         else:
-            title = f"{len(finished) - len(failed)} completed, {len(failed)} failed"
+            counts = [(len(finished) - len(failed), "completed"), (len(failed), "failed")]
+            title = ", ".join(f"{count} {word}" for count, word in counts if count)
             body = ", ".join(t.label or t.id for t in finished[:5])
         self.notify(body or title, title=title, severity="error" if failed else "information")
         if self.config.bell:

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, TextArea
+from textual.widgets import Footer, Label, TextArea
 
 from grokdash.transfer import split_ids
 
@@ -40,6 +40,7 @@ class AddIdsScreen(ModalScreen[list[str] | None]):
             yield Label("Paste or type ids, separated by spaces, commas or new lines.", classes="hint")
             yield IdsArea(id="ids", soft_wrap=True, show_line_numbers=False)
             yield Label("enter adds · escape cancels", classes="hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(IdsArea).focus()

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Footer, Input, Label
 
 
 class LabelScreen(ModalScreen[str | None]):
@@ -32,6 +32,7 @@ class LabelScreen(ModalScreen[str | None]):
             yield Label(Text.assemble(("Label ", "bold"), self._what))
             yield Input(value=self._current, placeholder="a few words; empty clears the label", id="label")
             yield Label("enter saves · escape cancels", classes="hint")
+        yield Footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
