@@ -497,7 +497,7 @@ class GrokdashApp(App[None]):
         self.push_screen(HelpScreen(self.key_help()))
 
     HELP = {
-        "mark": "mark or unmark the row; c, s, d, r and l then act on every marked row",
+        "mark": "mark or unmark the row; c, d, r and l then act on every marked row",
         "add": "add task ids: paste many at once, Enter adds",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rich.cells import cell_len, set_cell_size
+
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
 from grokdash.poller import is_gone, is_stale
 from grokdash.tracked import TrackedTask
@@ -146,7 +148,10 @@ def _ended_badly(tracked: TrackedTask) -> bool:
 def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for tracked in tasks:
-        counts[str(tracked.status) if tracked.status else "new"] += 1
+        if is_gone(tracked):
+            counts["gone"] += 1
+        else:
+            counts[str(tracked.status) if tracked.status else "new"] += 1
     return counts
 
 
@@ -220,6 +225,13 @@ def layout(width: int, columns: Sequence[Column] = COLUMNS) -> list[tuple[Column
     return [(column, column.width or max(MIN_FLEX_WIDTH, spare // max(1, len(flexible)))) for column in kept]
 
 
+def fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells: padded, or cut with an ellipsis so a cut never looks whole."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…"
+
+
 def _short_model(model: str | None) -> str:
     if not model:
         return ""
@@ -233,7 +245,9 @@ def _ago(seconds: float | None) -> str:
 def cell_text(key: str, tracked: TrackedTask, now: float, medians: dict[str, float]) -> str:
     task = tracked.task
     if key == "status":
-        return f"{status_icon(tracked)} {status_word(tracked, now)}"
+        # The column is narrow: a stale task says so in one word; the icon still tells which state.
+        word = "stale" if is_stale(tracked, now) else status_word(tracked, now)
+        return f"{status_icon(tracked)} {word}"
     if key == "id":
         return tracked.id
     if key == "label":

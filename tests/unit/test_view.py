@@ -12,6 +12,7 @@ from grokdash.tui.view import (
     cell_text,
     elapsed,
     eta,
+    fit,
     layout,
     matches,
     model_medians,
@@ -136,14 +137,21 @@ def test_cells_read_like_the_table_shows_them():
         gone = gone.with_error(NotFoundError("not found"), T0 + n)
     assert cell_text("status", gone, T0, {}) == "! gone"
     stale = task("s", Status.PROCESSING, at=T0)
-    assert cell_text("status", stale, T0 + 3600, {}) == "▶ processing (stale)"
+    assert cell_text("status", stale, T0 + 3600, {}) == "▶ stale"
 
 
-def test_status_counts_include_new_and_undocumented_statuses():
-    counts = status_counts(
-        [task("a"), task("b", Status.QUEUED), task("c", "moderated"), task("d", Status.QUEUED)]
-    )
-    assert counts == {"new": 1, "queued": 2, "moderated": 1}
+def test_status_counts_include_new_gone_and_undocumented_statuses():
+    gone = task("e")
+    for n in range(3):
+        gone = gone.with_error(NotFoundError("not found"), T0 + n)
+    tasks = [task("a"), task("b", Status.QUEUED), task("c", "moderated"), task("d", Status.QUEUED), gone]
+    assert status_counts(tasks) == {"new": 1, "queued": 2, "moderated": 1, "gone": 1}
+
+
+def test_a_cut_cell_ends_with_an_ellipsis():
+    assert fit("sunset over the bay", 10) == "sunset ov…"
+    assert fit("short", 8) == "short   "
+    assert fit("日本語の説明", 7) == "日本語…"
 
 
 @pytest.mark.parametrize("width", [60, 78, 100, 140, 200])

@@ -35,7 +35,7 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_title = "Keys"
             yield Static(table)
             yield Static(
-                "\nSpace marks rows; copy, save, stop tracking and poll then act on every marked row.\n"
+                "\nSpace marks rows; copy, label, stop tracking and poll then act on every marked row.\n"
                 'Change a key in the config file:  [keymap]  copy = "y"\n'
                 "ctrl+p opens the command palette: every action, and the themes."
             )

@@ -9,17 +9,25 @@ from textual.widgets import Static
 
 from grokdash.models import Status
 
-ORDER = ("new", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED)
+ORDER = ("new", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED, "gone")
 COLORS = {
     "new": "bright_black",
     Status.QUEUED: "blue",
     Status.PROCESSING: "yellow",
     Status.COMPLETED: "green",
     Status.FAILED: "red",
+    "gone": "red",
 }
 
 
-ICONS = {"new": "…", Status.QUEUED: "◷", Status.PROCESSING: "▶", Status.COMPLETED: "✔", Status.FAILED: "✘"}
+ICONS = {
+    "new": "…",
+    Status.QUEUED: "◷",
+    Status.PROCESSING: "▶",
+    Status.COMPLETED: "✔",
+    Status.FAILED: "✘",
+    "gone": "!",
+}
 
 
 def summary_text(

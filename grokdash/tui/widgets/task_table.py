@@ -23,7 +23,7 @@ from textual.strip import Strip
 from grokdash.models import Status
 from grokdash.poller import is_gone
 from grokdash.tracked import TrackedTask
-from grokdash.tui.view import GAP, Column, cell_text, layout
+from grokdash.tui.view import GAP, Column, cell_text, fit, layout
 
 MARK = "●"
 GUTTER = 2
@@ -117,7 +117,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._medians: dict[str, float] = {}
         self.marked: set[str] = set()
-        self.empty_message = "No tasks tracked yet: press a to add ids, n to create one."
+        self.empty_message = "No tasks tracked yet: press a to add ids."
 
     # ---- data -------------------------------------------------------------------------------------
 
@@ -245,7 +245,7 @@ class TaskTable(ScrollView, can_focus=True):
         for position, (column, size) in enumerate(columns):
             if position:
                 segments.append(Segment(" " * GAP, base))
-            text = set_cell_size(cell_text(column.key, tracked, now, self._medians), size)
+            text = fit(cell_text(column.key, tracked, now, self._medians), size)
             segments.append(Segment(text, base + self._cell_style(column.key, tracked)))
         used = GUTTER + sum(size for _, size in columns) + GAP * (len(columns) - 1)
         if used < width:
