@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import importlib
 import logging
 import os
 import socket
@@ -62,6 +63,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     now = time.time() if now is None else now
     return min(max(0.0, when.timestamp() - now), 86_400.0)
+
+
+def preload_transport() -> None:
+    """Import what httpx's transport imports on its first request (anyio's backend: tens of
+    milliseconds). A caller that must not stall, the dashboard, calls this in a thread beforehand."""
+    importlib.import_module("anyio._backends._asyncio")
 
 
 class GrokClient:

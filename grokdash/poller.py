@@ -156,6 +156,7 @@ class Poller:
         self.paused_until: float | None = None
         """No request before this time (unix seconds): the server rate-limited us."""
         self._forced: set[str] = set()
+        self._due_cache: tuple[tuple[int, frozenset[str] | None], float | None] | None = None
 
     def force(self, ids: Iterable[str]) -> None:
         """Poll these at the next round, even when final, gone or backing off."""
@@ -176,14 +177,24 @@ class Poller:
         """The earliest moment any task will be due, or None when every task is settled."""
         if self._forced:
             return now
-        chosen = (t for t in self._store.tasks() if only is None or t.id in only)
-        times = [due for tracked in chosen if (due := next_poll_at(tracked, self.policy)) is not None]
-        if not times:
+        wake = self._earliest_due(only)
+        if wake is None:
             return None
-        wake = min(times)
         if self.paused_until is not None:
             wake = max(wake, self.paused_until)
         return wake
+
+    def _earliest_due(self, only: set[str] | None) -> float | None:
+        """The earliest due time of any task; remembered until the tasks change, since a dashboard asks
+        every second and 10,000 tasks take milliseconds to go through."""
+        key = (self._store.version, None if only is None else frozenset(only))
+        if self._due_cache is not None and self._due_cache[0] == key:
+            return self._due_cache[1]
+        chosen = (t for t in self._store.tasks() if only is None or t.id in only)
+        times = [due for tracked in chosen if (due := next_poll_at(tracked, self.policy)) is not None]
+        earliest = min(times) if times else None
+        self._due_cache = (key, earliest)
+        return earliest
 
     async def poll_round(self, only: set[str] | None = None, *, everything: bool = False) -> RoundReport:
         """Ask about every due task (or, with `everything`, every unsettled one), then store the answers
@@ -193,7 +204,8 @@ class Poller:
             targets = [t for t in self._store.tasks() if (only is None or t.id in only) and not is_settled(t)]
             targets += [t for t in self._store.tasks() if t.id in self._forced and t not in targets]
         else:
-            targets = self.due(now, only)
+            # Going through 10,000 tasks takes milliseconds: not on the event loop.
+            targets = await asyncio.to_thread(self.due, now, only)
         self._forced.difference_update(t.id for t in targets)
         report = RoundReport()
         if not targets:

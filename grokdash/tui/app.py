@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -16,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from grokdash import desktop
-from grokdash.api import GrokClient
+from grokdash.api import GrokClient, preload_transport
 from grokdash.errors import ApiError
 from grokdash.models import ACTIVE_STATUSES, Status, check_id
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
@@ -55,6 +57,11 @@ class DashboardConfig:
     """Sentences to show once at start (a database moved aside, a config warning)."""
     start_polling: bool = True
     """False leaves the poller idle until a key asks for a round: for snapshots and key tests."""
+
+
+def _count(tasks: list[TrackedTask]) -> tuple[Counter[str], int]:
+    backing_off = sum(1 for t in tasks if t.consecutive_errors and not is_settled(t))
+    return status_counts(tasks), backing_off
 
 
 class GrokdashApp(App[None]):
@@ -96,6 +103,8 @@ class GrokdashApp(App[None]):
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
         self.rounds_done = 0
+        self._counts_cache: tuple[int, Counter[str], int] | None = None
+        self._footer_state: tuple[bool | None, ...] = ()
         """Poll rounds finished since start (tests wait on it; the summary does not show it)."""
         self.sub_title = config.subtitle
 
@@ -117,6 +126,9 @@ class GrokdashApp(App[None]):
         self._known_status = {tracked.id: tracked.status for tracked in self.store.tasks()}
         await self.rebuild()
         self.table.focus()
+        # The records live as long as the dashboard: keep the collector from walking them again and
+        # again (a full collection over 10,000 tasks stalls the screen for tens of milliseconds).
+        gc.freeze()
         for notice in self.config.notices:
             self.notify(notice, severity="warning", timeout=15)
         if self.config.make_client is not None:
@@ -129,7 +141,7 @@ class GrokdashApp(App[None]):
                 clock=self.clock,
             )
             if self.config.start_polling:
-                self.poll_forever()
+                self.call_after_refresh(self.poll_forever)  # the first frame does not wait for a round
         self.set_interval(1.0, self.tick)
         self.update_summary()
 
@@ -150,24 +162,36 @@ class GrokdashApp(App[None]):
     # ---- the view ---------------------------------------------------------------------------------
 
     async def rebuild(self) -> None:
-        """Recompute which tasks show, in which order, off the event loop (10,000 tasks sort in tens
-        of milliseconds), then hand them to the table."""
-        tasks = self.store.tasks()
+        """Recompute which tasks show, in which order, and the counts, off the event loop (for 10,000
+        tasks that is tens of milliseconds of work), then hand the result to the table."""
         options, now = self.options, self.clock()
-        rows, medians = await asyncio.to_thread(
-            lambda: (visible_tasks(tasks, options, now), model_medians(tasks))
-        )
+        version, rows, medians, counts = await asyncio.to_thread(self._compute_view, options, now)
         if options != self.options:  # the user changed the view meanwhile: that rebuild wins
             return
+        self._counts_cache = (version, *counts)
         self.table.set_rows(rows, medians)
-        self.update_summary(tasks)
-        self.refresh_bindings()
+        self.update_summary()
+        self.refresh_footer()
 
-    def update_summary(self, tasks: list[TrackedTask] | None = None) -> None:
-        tasks = self.store.tasks() if tasks is None else tasks
+    def _compute_view(
+        self, options: ViewOptions, now: float
+    ) -> tuple[int, list[TrackedTask], dict[str, float], tuple[Counter[str], int]]:
+        """In a worker thread: everything the screen derives from all the tasks at once."""
+        version = self.store.version
+        tasks = self.store.tasks()
+        return version, visible_tasks(tasks, options, now), model_medians(tasks), _count(tasks)
+
+    def update_summary(self) -> None:
         self.query_one(SummaryBar).show(
-            status_counts(tasks), len(self.table.rows), self.polling_state(), self.problem, self.view_state()
+            self._counts()[0], len(self.table.rows), self.polling_state(), self.problem, self.view_state()
         )
+
+    def _counts(self) -> tuple[Counter[str], int]:
+        """Tasks per status, and how many are backing off after errors, as of the last rebuild (every
+        change of the tasks leads to one; the summary is redrawn every second)."""
+        if self._counts_cache is None:
+            self._counts_cache = (self.store.version, *_count(self.store.tasks()))
+        return self._counts_cache[1], self._counts_cache[2]
 
     def polling_state(self) -> str:
         if self._poller is None:
@@ -181,7 +205,7 @@ class GrokdashApp(App[None]):
         if wake is None:
             return "every task is final"
         state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
-        backing_off = sum(1 for t in self.store.tasks() if t.consecutive_errors and not is_settled(t))
+        backing_off = self._counts()[1]
         return state + (f" · {backing_off} backing off" if backing_off else "")
 
     def view_state(self) -> str:
@@ -208,6 +232,7 @@ class GrokdashApp(App[None]):
         if changed:
             self._note_new_statuses(self.store.tasks(), notify=False)
             await self.rebuild()
+            gc.freeze()
             self._wake.set()
         else:
             self.table.refresh_running()
@@ -219,6 +244,7 @@ class GrokdashApp(App[None]):
     async def poll_forever(self) -> None:
         """Round after round while the dashboard is open. A failure is shown and polling goes on."""
         assert self._poller is not None
+        await asyncio.to_thread(preload_transport)
         while True:
             if not self.paused:
                 try:
@@ -313,8 +339,18 @@ class GrokdashApp(App[None]):
         except Exception:  # before the table is mounted
             return None
 
+    FOOTER_ACTIONS = ("copy_url", "open_video", "details", "remove", "label", "poll", "undo")
+
+    def refresh_footer(self) -> None:
+        """Redraw the footer's keys only when one of them changed state: rebuilding it costs tens of
+        milliseconds, and the cursor moves often."""
+        state = tuple(self.check_action(action, ()) for action in self.FOOTER_ACTIONS)
+        if state != self._footer_state:
+            self._footer_state = state
+            self.refresh_bindings()
+
     def on_task_table_cursor_moved(self, message: TaskTable.CursorMoved) -> None:
-        self.refresh_bindings()
+        self.refresh_footer()
 
     def on_task_table_activated(self, message: TaskTable.Activated) -> None:
         self.show_details(message.task_id)
@@ -478,7 +514,7 @@ class GrokdashApp(App[None]):
         elif self.table.marked:
             self.table.marked.clear()
             self.table.refresh()
-            self.refresh_bindings()
+            self.refresh_footer()
 
     async def action_sort(self) -> None:
         self.options = replace(self.options, sort=self.options.sort.next)

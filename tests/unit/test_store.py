@@ -581,3 +581,13 @@ def test_a_record_survives_the_round_trip_with_every_field(tmp_path):
     bare = TrackedTask(id="task_2", added_at=1.0)
     assert bare.to_json() == {"id": "task_2", "added_at": 1.0}
     assert TrackedTask.from_json(bare.to_json()) == bare
+
+
+def test_the_file_is_written_as_compact_json_the_same_as_one_dumps():
+    data = {
+        "tasks": {"1": {"id": "a", "label": "sunset ☀ \"quoted\"", "n": [1, 2.5, None, True]}, "2": {}},
+        "_meta": {"1": {"schema": 1}},
+        "empty": {},
+    }
+    expected = json.dumps(data, separators=(",", ":")).encode("ascii")
+    assert store_module._encode(data) == expected
