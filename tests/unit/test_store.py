@@ -585,7 +585,7 @@ def test_a_record_survives_the_round_trip_with_every_field(tmp_path):
 
 def test_the_file_is_written_as_compact_json_the_same_as_one_dumps():
     data = {
-        "tasks": {"1": {"id": "a", "label": "sunset ☀ \"quoted\"", "n": [1, 2.5, None, True]}, "2": {}},
+        "tasks": {"1": {"id": "a", "label": 'sunset ☀ "quoted"', "n": [1, 2.5, None, True]}, "2": {}},
         "_meta": {"1": {"schema": 1}},
         "empty": {},
     }
