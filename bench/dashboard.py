@@ -111,6 +111,7 @@ class Probe:
 
     rows_set: bool = False
     painted_at: float | None = None
+    first_frame_at: float | None = None
     calls: list[tuple[str, float, float, bool]] = field(default_factory=list)
     """(name, start, end, on the loop thread)"""
     round_reports: list[tuple[float, int, int]] = field(default_factory=list)
@@ -177,6 +178,8 @@ def install_probes() -> None:
         begun = time.perf_counter()
         strip = render_line(self, y)
         _record("TaskTable.render_line", begun)
+        if PROBE.first_frame_at is None:
+            PROBE.first_frame_at = time.perf_counter()
         if PROBE.painted_at is None and PROBE.rows_set and y >= 1:
             PROBE.painted_at = time.perf_counter()
         return strip
@@ -386,6 +389,19 @@ async def child_paint(db: Path, base_url: str, expected: int, launched: float) -
     }
 
 
+async def child_frame(db: Path) -> dict[str, Any]:
+    """Seconds to the first frame as `grokdash` opens the dashboard: the database is opened in a worker
+    thread after that frame, so a big one delays the rows, not the screen."""
+    from grokdash.tui.app import DashboardConfig, GrokdashApp
+
+    started = time.perf_counter()
+    app = GrokdashApp(DashboardConfig(store=None, open_store=lambda: TaskStore(db), make_client=None))
+    async with app.run_test(size=SIZE) as pilot:
+        while PROBE.first_frame_at is None:
+            await pilot.pause()
+        return {"frame": PROBE.first_frame_at - started}
+
+
 async def child_stall(db: Path, base_url: str, active: int) -> dict[str, Any]:
     PROBE.round_done = asyncio.Event()
     started = time.perf_counter()
@@ -525,6 +541,8 @@ def child_main(args: argparse.Namespace) -> None:
     db = Path(args.db)
     if args.child == "paint":
         result = asyncio.run(child_paint(db, args.base_url, args.expected, args.launched))
+    elif args.child == "frame":
+        result = asyncio.run(child_frame(db))
     else:
         result = asyncio.run(child_stall(db, args.base_url, args.active))
     print(RESULT + json.dumps(result), flush=True)
@@ -562,7 +580,7 @@ def main() -> None:
     parser.add_argument("--active", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3, help="first-paint runs per case (median counts)")
-    parser.add_argument("--child", choices=("paint", "stall"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("paint", "frame", "stall"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--expected", type=int, help=argparse.SUPPRESS)
@@ -591,6 +609,7 @@ def main() -> None:
             for count, source in ((0, empty), (args.tasks, full)):
                 db = fresh_copy(source, folder, f"paint-{count}-{n}")
                 paint[count].append(run_child("paint", db, sim.base_url, expected=count))
+                paint[count][-1] |= run_child("frame", db, sim.base_url)
         stall = run_child("stall", fresh_copy(full, folder, "stall"), sim.base_url, active=args.active)
 
     def median(count: int, key: str) -> float:
@@ -610,6 +629,11 @@ def main() -> None:
         f"  includes opening the store: {args.tasks:,} tasks {median(args.tasks, 'store'):.3f} s, "
         f"0 tasks {median(0, 'store'):.3f} s; median of {args.repeat} fresh processes each "
         f"(all runs: {runs[args.tasks]} s vs {runs[0]} s)"
+    )
+    frame_full, frame_empty = median(args.tasks, "frame"), median(0, "frame")
+    print(
+        f"  first frame as grokdash opens it (the database opened after it): {frame_full:.2f} s vs "
+        f"{frame_empty:.2f} s -> ratio {frame_full / frame_empty:.2f}"
     )
     launch_full, launch_empty = median(args.tasks, "from_launch"), median(0, "from_launch")
     print(

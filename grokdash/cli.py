@@ -119,9 +119,8 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         store, interval, subtitle = running_demo.store, DEMO_INTERVAL, "demo: the simulated API"
         base_url, key = running_demo.base_url, Secret(DEMO_KEY)
     else:
-        store, interval, subtitle = TaskStore(settings.db), settings.interval, str(settings.db)
+        store, interval, subtitle = None, settings.interval, str(settings.db)
         base_url, key = settings.base_url, settings.api_key
-        notices += store.notices
 
     def make_client() -> GrokClient:
         assert key is not None
@@ -130,6 +129,7 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
 
     config = DashboardConfig(
         store=store,
+        open_store=lambda: TaskStore(settings.db),
         make_client=make_client if key else None,
         no_poll_reason=f"no API key (set GROKDASH_API_KEY or api_key in {settings.config_path})",
         interval=interval,

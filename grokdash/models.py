@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from grokdash.errors import InvalidIdError, ProtocolError, error_for_status, safe_snippet
 
 MAX_ID_LENGTH = 200
+_WHITESPACE = re.compile(r"\s")
 
 
 class Status(StrEnum):
@@ -82,6 +84,8 @@ def id_problem(task_id: str) -> str | None:
         return "it is a path segment ('.' or '..'), not an id"
     if len(task_id) > MAX_ID_LENGTH:
         return f"it is {len(task_id)} characters long (at most {MAX_ID_LENGTH})"
+    if task_id.isprintable() and not _WHITESPACE.search(task_id):
+        return None  # the common case, checked in C: opening 10,000 tasks checks 20,000 ids
     for char in task_id:
         if char.isspace():
             return "it holds whitespace"

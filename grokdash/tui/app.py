@@ -41,7 +41,8 @@ CONNECTION_KINDS = frozenset({"network", "timeout"})
 class DashboardConfig:
     """Everything the dashboard needs from outside, so tests can build one around a simulator."""
 
-    store: TaskStore
+    store: TaskStore | None
+    """The tracked tasks; or None with `open_store`, to open them after the first frame."""
     make_client: Callable[[], GrokClient] | None
     """None when there is no API key: the dashboard shows the list but does not poll."""
     interval: float = 30.0
@@ -57,6 +58,9 @@ class DashboardConfig:
     """Sentences to show once at start (a database moved aside, a config warning)."""
     start_polling: bool = True
     """False leaves the poller idle until a key asks for a round: for snapshots and key tests."""
+    open_store: Callable[[], TaskStore] | None = None
+    """Opens the task database in a worker thread once the screen is up: a big database then never
+    keeps the dashboard from appearing."""
 
 
 def _count(tasks: list[TrackedTask]) -> tuple[Counter[str], int]:
@@ -92,7 +96,8 @@ class GrokdashApp(App[None]):
     def __init__(self, config: DashboardConfig) -> None:
         super().__init__()
         self.config = config
-        self.store = config.store
+        if config.store is not None:
+            self.store = config.store
         self.clock = config.clock
         self.options = ViewOptions()
         self.paused = False
@@ -120,17 +125,49 @@ class GrokdashApp(App[None]):
     def table(self) -> TaskTable:
         return self.query_one(TaskTable)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the task database is open (see DashboardConfig.open_store)."""
+        return hasattr(self, "store")
+
     async def on_mount(self) -> None:
         if self.config.keymap:
             self._apply_keymap(self.config.keymap)
+        self.table.focus()
+        for notice in self.config.notices:
+            self.notify(notice, severity="warning", timeout=15)
+        if self.ready:
+            await self._start()
+        else:
+            self.table.empty_message = "Opening the task database…"
+            self.update_summary()
+            self.call_after_refresh(self.open_store)
+
+    @work(group="open", exit_on_error=False)
+    async def open_store(self) -> None:
+        assert self.config.open_store is not None
+        try:
+            store = await asyncio.to_thread(self.config.open_store)
+        except Exception as error:  # an unreadable or locked database: say so, stay up
+            log.exception("opening the task database failed")
+            self.problem = getattr(error, "message", None) or str(error)
+            self.table.empty_message = "The task database could not be opened (see the line above)."
+            self.table.refresh()
+            self.update_summary()
+            return
+        self.store = store
+        for notice in store.notices:
+            self.notify(notice, severity="warning", timeout=15)
+        self.table.empty_message = TaskTable.EMPTY_MESSAGE
+        await self._start()
+
+    async def _start(self) -> None:
+        """The database is open: show it, then start polling and the clock."""
         self._known_status = {tracked.id: tracked.status for tracked in self.store.tasks()}
         await self.rebuild()
-        self.table.focus()
         # The records live as long as the dashboard: keep the collector from walking them again and
         # again (a full collection over 10,000 tasks stalls the screen for tens of milliseconds).
         gc.freeze()
-        for notice in self.config.notices:
-            self.notify(notice, severity="warning", timeout=15)
         if self.config.make_client is not None:
             self._client = self.config.make_client()
             self._poller = Poller(
@@ -144,6 +181,7 @@ class GrokdashApp(App[None]):
                 self.call_after_refresh(self.poll_forever)  # the first frame does not wait for a round
         self.set_interval(1.0, self.tick)
         self.update_summary()
+        self.refresh_footer()
 
     async def on_unmount(self) -> None:
         if self._client is not None:
@@ -182,6 +220,9 @@ class GrokdashApp(App[None]):
         return version, visible_tasks(tasks, options, now), model_medians(tasks), _count(tasks)
 
     def update_summary(self) -> None:
+        if not self.ready:
+            self.query_one(SummaryBar).show(Counter(), 0, "opening the task database…", self.problem)
+            return
         self.query_one(SummaryBar).show(
             self._counts()[0], len(self.table.rows), self.polling_state(), self.problem, self.view_state()
         )
@@ -314,6 +355,8 @@ class GrokdashApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greys out in the footer what cannot apply to the selected task."""
+        if not self.ready:
+            return action in ("quit", "help", "command_palette")
         if len(self.screen_stack) > 1:
             # A dialog is open: its keys are its own; details borrows copy and open, for its task.
             return isinstance(self.screen, DetailsScreen) and action in ("copy_url", "open_video")
@@ -569,6 +612,8 @@ class GrokdashApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if not self.ready:
+            return
         commands = [
             ("Add task ids", "Track more tasks by id", self.action_add),
             ("Details", "Everything about the selected task", self.action_details),

@@ -20,7 +20,7 @@ from grokdash.errors import AuthError
 from grokdash.models import Status
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
-from grokdash.store import TaskStore
+from grokdash.store import StoreError, TaskStore
 from grokdash.tui.app import DashboardConfig, GrokdashApp
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.details import DetailsScreen, describe
@@ -439,3 +439,33 @@ async def test_completion_rings_the_bell_and_notifies_the_desktop_when_enabled(
 async def test_an_auth_error_type_is_what_pauses(store, clock):
     # The summary's wording comes from the error itself.
     assert "refused" in AuthError("the API key was refused (HTTP 401)").message
+
+
+async def test_a_database_opened_after_the_first_frame_fills_the_table(tmp_path, clock):
+    TaskStore(tmp_path / "tasks.json").add(["t1", "t2"])
+    config = DashboardConfig(
+        store=None,
+        open_store=lambda: TaskStore(tmp_path / "tasks.json"),
+        make_client=None,
+        clock=clock,
+        desktop_notifications=False,
+    )
+    app = GrokdashApp(config)
+    async with app.run_test(size=SIZE) as pilot:
+        board = Dashboard(app, pilot, clock)
+        await board.until(lambda: app.ready and board.row_ids() == ["t1", "t2"], "the database to open")
+        await board.press("d")
+        assert [t.id for t in app.store.tasks()] == ["t2"]
+
+
+async def test_a_database_that_cannot_be_opened_is_said_and_the_dashboard_stays_up(tmp_path, clock):
+    def locked() -> TaskStore:
+        raise StoreError("the task database /x/tasks.json is locked by another grokdash process")
+
+    config = DashboardConfig(store=None, open_store=locked, make_client=None, clock=clock)
+    app = GrokdashApp(config)
+    async with app.run_test(size=SIZE) as pilot:
+        board = Dashboard(app, pilot, clock)
+        await board.until(lambda: "locked by another" in board.summary(), "the problem to show")
+        await board.press("a", "d", "slash")  # nothing to act on: no crash, no dialog
+        assert app.is_running and not isinstance(app.screen, AddIdsScreen)

@@ -87,6 +87,8 @@ class TaskTable(ScrollView, can_focus=True):
         Binding("space", "toggle_mark", "Mark", id="mark"),
     ]
 
+    EMPTY_MESSAGE = "No tasks tracked yet: press a to add ids."
+
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
     class CursorMoved(Message):
@@ -117,7 +119,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._medians: dict[str, float] = {}
         self.marked: set[str] = set()
-        self.empty_message = "No tasks tracked yet: press a to add ids."
+        self.empty_message = self.EMPTY_MESSAGE
 
     # ---- data -------------------------------------------------------------------------------------
 
