@@ -470,35 +470,19 @@ def _scenario_help() -> str:
     return "\n".join(lines)
 
 
+def _seconds_option(flag: str, default: float, help_text: str) -> Callable[[F], F]:
+    return click.option(flag, type=click.FloatRange(0), default=default, show_default=True, help=help_text)
+
+
 @cli.command(epilog=_scenario_help())
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8750, show_default=True, help="Port on 127.0.0.1."
 )
 @click.option("--key", metavar="KEY", help="Accept only this API key (default: any non-empty key).")
-@click.option(
-    "--queued", type=click.FloatRange(0), default=3.0, show_default=True, help="Seconds a task stays queued."
-)
-@click.option(
-    "--processing",
-    type=click.FloatRange(0),
-    default=12.0,
-    show_default=True,
-    help="Seconds a task stays processing.",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(0),
-    default=0.0,
-    show_default=True,
-    help="Seconds added to every answer.",
-)
-@click.option(
-    "--slow",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds a 'slow' task takes to answer.",
-)
+@_seconds_option("--queued", 3.0, "Seconds a task stays queued.")
+@_seconds_option("--processing", 12.0, "Seconds a task stays processing.")
+@_seconds_option("--latency", 0.0, "Seconds added to every answer.")
+@_seconds_option("--slow", 5.0, "Seconds a 'slow' task takes to answer.")
 @settings_options
 @click.pass_context
 def sim(
