@@ -105,6 +105,8 @@ class GrokdashApp(App[None]):
         self._client: GrokClient | None = None
         self._poller: Poller | None = None
         self._wake = asyncio.Event()
+        self._opened = asyncio.Event()
+        """Set once the task database is open."""
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
         self.rounds_done = 0
@@ -137,6 +139,7 @@ class GrokdashApp(App[None]):
         for notice in self.config.notices:
             self.notify(notice, severity="warning", timeout=15)
         if self.ready:
+            self._opened.set()
             await self._start()
         else:
             self.table.empty_message = "Opening the task database…"
@@ -156,6 +159,7 @@ class GrokdashApp(App[None]):
             self.update_summary()
             return
         self.store = store
+        self._opened.set()
         for notice in store.notices:
             self.notify(notice, severity="warning", timeout=15)
         self.table.empty_message = TaskTable.EMPTY_MESSAGE
@@ -356,7 +360,8 @@ class GrokdashApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greys out in the footer what cannot apply to the selected task."""
         if not self.ready:
-            return action in ("quit", "help", "command_palette")
+            # Adding can start at once: the dialog's ids go in once the database is open.
+            return action in ("add", "quit", "help", "command_palette")
         if len(self.screen_stack) > 1:
             # A dialog is open: its keys are its own; details borrows copy and open, for its task.
             return isinstance(self.screen, DetailsScreen) and action in ("copy_url", "open_video")
@@ -408,9 +413,15 @@ class GrokdashApp(App[None]):
     def action_add(self) -> None:
         self.push_screen(AddIdsScreen(), self._added)
 
-    async def _added(self, ids: list[str] | None) -> None:
-        if ids is None:
-            return
+    def _added(self, ids: list[str] | None) -> None:
+        if ids is not None:
+            self.add_ids(ids)
+
+    @work(group="add", exit_on_error=False)
+    async def add_ids(self, ids: list[str]) -> None:
+        """Track `ids`, in a worker: while the database is still opening they wait for it, and the
+        screen does not."""
+        await self._opened.wait()
         if not ids:
             self.notify("No ids to add.", severity="warning")
             return
