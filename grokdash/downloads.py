@@ -1,0 +1,705 @@
+"""Saving videos: streaming, resumable, atomic downloads into the download folder.
+
+- The bytes go to `<final name>.part` beside the final file; only a complete transfer is fsynced and
+  renamed into place, so a file with the final name is always a whole video.
+- An interrupted transfer (network, timeout, disk full, Ctrl-C) keeps its `.part`; the next attempt
+  asks for the rest with `Range: bytes=<size>-` and `If-Range: <validator>` (the ETag or Last-Modified
+  of the first answer, kept in `<final name>.part.etag`). A server that ignores Range (200) or whose
+  file changed gets a clean start; a 416 for a part that is already whole finishes it.
+- The name comes from the task id (and label), never from the URL, and cannot leave the folder.
+- The video host is a CDN: the client here is not the API client and never carries the API key.
+- An existing final file is returned at once without any request: it can only exist through the rename
+  at the end of a complete transfer.
+- Two saves of one video at once share one transfer (in this process); a second process saving the same
+  video at the same moment is refused by a lock on the `.part` file (POSIX).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from grokdash import __version__
+from grokdash.api import Timeouts
+from grokdash.errors import ApiError, GrokdashError, safe_snippet
+
+if TYPE_CHECKING:
+    from grokdash.api import GrokClient
+    from grokdash.store import TaskStore
+
+try:  # POSIX only: keeps two processes from writing one .part at once.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None], None]
+"""on_progress(bytes_done, total_bytes_or_None): bytes on disk so far, the part kept from before included."""
+
+MAX_NAME_BYTES = 150
+"""The longest file name before the extension, in UTF-8 bytes (file systems allow 255 for the whole)."""
+HASH_LENGTH = 12
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+"""Bytes gathered before each write to disk (in a worker thread, so a slow disk never stalls the loop)."""
+SNIFF_BYTES = 64
+MAX_PIECES = 512
+"""Network chunks gathered per write at most (writev takes up to IOV_MAX, 1024 on Linux)."""
+HAVE_WRITEV = hasattr(os, "writev")
+PART_SUFFIX = ".part"
+VALIDATOR_SUFFIX = ".etag"
+
+VIDEO_TYPES = {
+    "video/mp4": ".mp4",
+    "application/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "video/x-m4v": ".m4v",
+    "video/x-matroska": ".mkv",
+}
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".m4v", ".mkv")
+DEFAULT_EXTENSION = ".mp4"
+GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/x-download"}
+
+_WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?", re.IGNORECASE)
+_WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
+_HASH_TAIL = re.compile(rf"-[0-9a-f]{{{HASH_LENGTH}}}$")
+
+
+class DownloadError(GrokdashError):
+    """A video could not be saved. The message is one sentence for the user."""
+
+    kind = "download"
+
+
+class UrlExpiredError(DownloadError):
+    """The video host refused the URL (403, 404 or 410): it has most likely expired."""
+
+    kind = "url_expired"
+
+
+# ---- names -------------------------------------------------------------------------------------------
+
+
+def _clean(text: str, *, allow_space: bool) -> str:
+    out = []
+    for char in text:
+        if char in _WINDOWS_FORBIDDEN or not char.isprintable() or (char == " " and not allow_space):
+            out.append("_")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+def safe_filename(task_id: str, label: str | None, extension: str, *, with_label: bool) -> str:
+    """The file name a task's video is saved under: one plain name inside the download folder.
+
+    The id (then a space and the label, when `with_label` and there is one) is kept as it is when it is
+    already a safe name. Otherwise unsafe characters (path separators, control and format characters,
+    Windows' reserved ones) become `_`, a leading dot or dash and trailing dots or spaces become `_`,
+    Windows device names get a `_` prefix, the name is cut to `MAX_NAME_BYTES` and `-` plus a short
+    hash of the raw id and label is appended, so that two different tasks never share a name. Ids hold
+    no whitespace (models.check_id), so the first space always ends the id.
+    """
+    label = (label or "").strip() if with_label else ""
+    id_part = _clean(task_id, allow_space=False) or "video"
+    name = id_part + (" " + _clean(label, allow_space=True) if label else "")
+    raw = task_id + (" " + label if label else "")
+    name = re.sub(r"^[.-]", "_", name)
+    name = re.sub(r"[. ]+$", lambda m: "_" * len(m.group()), name)
+    if _WINDOWS_RESERVED.fullmatch(name.split(" ", 1)[0]):
+        name = "_" + name
+    too_long = len(name.encode("utf-8")) > MAX_NAME_BYTES
+    # A name that already ends like a hash tail gets one too: names with a tail never equal names without.
+    if name != raw or too_long or _HASH_TAIL.search(name):
+        digest = hashlib.sha256(json.dumps([task_id, label], ensure_ascii=True).encode("ascii")).hexdigest()[
+            :HASH_LENGTH
+        ]
+        name = _cut_utf8(name, MAX_NAME_BYTES - HASH_LENGTH - 1).rstrip(". ") + "-" + digest
+    if extension not in VIDEO_SUFFIXES:
+        extension = DEFAULT_EXTENSION
+    final = name + extension
+    if os.path.basename(final) != final or final in {".", ".."}:  # pragma: no cover - by construction
+        raise DownloadError(f"cannot make a safe file name for task {safe_snippet(task_id, 40)}")
+    return final
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def extension_for(content_type: str | None, url: str) -> str:
+    """The file extension for a video: from its Content-Type when that names a video type, else from the
+    URL's path when it ends in a known video suffix, else `.mp4`."""
+    known = VIDEO_TYPES.get(_media_type(content_type))
+    if known:
+        return known
+    try:
+        suffix = PurePosixPath(unquote(urlsplit(url).path)).suffix.lower()
+    except ValueError:
+        suffix = ""
+    return suffix if suffix in VIDEO_SUFFIXES else DEFAULT_EXTENSION
+
+
+# ---- what an answer holds ----------------------------------------------------------------------------
+
+
+def _refusal(content_type: str | None) -> str | None:
+    """Why an answer of this Content-Type is not a video, or None when it may be one."""
+    kind = _media_type(content_type)
+    if kind in VIDEO_TYPES or kind.startswith("video/") or kind in GENERIC_TYPES:
+        return None
+    if kind in ("text/html", "application/xhtml+xml"):
+        return "a web page"
+    if kind == "application/json" or kind.endswith("+json"):
+        return "a JSON document"
+    if kind in ("application/xml", "text/xml") or kind.endswith("+xml"):
+        return "an XML document"
+    if kind.startswith("text/"):
+        return "text"
+    if kind.startswith(("image/", "audio/", "font/", "multipart/")):
+        return f"a file of type {safe_snippet(kind, 40)}"
+    return None  # some other application/* type: the first bytes decide
+
+
+def _sniff(head: bytes) -> str | None:
+    """Why these first bytes are not a video, or None when they look like one (or cannot tell)."""
+    if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return None  # MP4 / QuickTime
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return None  # WebM / Matroska
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start[:1] in (b"<", b"{", b"["):
+        return "a web page" if start[:1] == b"<" else "a JSON document"
+    if head and all(32 <= byte < 127 or byte in (9, 10, 13) for byte in head):
+        return "text"
+    return None
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total) of a Content-Range header; None where it does not say."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if match is None:
+        return None, None
+    first = int(match.group(1)) if match.group(1) is not None else None
+    total = int(match.group(2)) if match.group(2) != "*" else None
+    return first, total
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.strip().isdigit() else None
+
+
+# ---- files ---------------------------------------------------------------------------------------------
+
+
+def _write_all(fd: int, pieces: list[memoryview]) -> None:
+    """Write every byte of `pieces`, in order, at the file position (a worker thread calls this)."""
+    views = list(pieces)
+    while views:
+        written = os.writev(fd, views) if HAVE_WRITEV else os.write(fd, views[0])
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
+
+
+def _fsync_directory(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _finish(fd: int, part: Path, final: Path, validator: Path) -> None:
+    """fsync the part, rename it into place, forget its validator, make the rename durable."""
+    os.fsync(fd)
+    os.replace(part, final)
+    with contextlib.suppress(OSError):
+        validator.unlink()
+    _fsync_directory(final.parent)
+
+
+def _disk_sentence(exc: OSError, what: str, part: Path, done: int) -> str:
+    kept = f"; the {done:,} bytes saved so far are kept in {part} for a later resume" if done else ""
+    code = exc.errno
+    if code == errno.ENOSPC:
+        return f"the disk is full: could not save {what}{kept}"
+    if code == getattr(errno, "EDQUOT", -1):
+        return f"the disk quota is used up: could not save {what}{kept}"
+    if code in (errno.EACCES, errno.EPERM):
+        folder = part.parent
+        return (
+            f"the download folder {folder} is not writable (permission denied): could not save {what}{kept}"
+        )
+    if code == errno.EROFS:
+        return f"the download folder {part.parent} is on a read-only disk: could not save {what}{kept}"
+    reason = (exc.strerror or str(exc)).lower()
+    return f"could not write {part} ({reason}): could not save {what}{kept}"
+
+
+async def _in_thread(function: Callable[..., object], *args: object) -> None:
+    """Run file work in a worker thread and let it finish even when we are cancelled: the file
+    descriptor it uses must not be closed (and its number reused) under it."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await work
+        raise
+
+
+@dataclass
+class _InFlight:
+    """One transfer and everyone waiting for it."""
+
+    task: asyncio.Task[Path]
+    listeners: list[Progress]
+    waiters: int = 0
+
+
+@dataclass
+class _Attempt:
+    """One transfer's state across its (at most two) requests."""
+
+    task_id: str
+    url: str
+    folder: Path
+    part: Path
+    validator: Path
+    final_stem: str
+    url_extension: str
+    progress: Callable[[int, int | None], None]
+    fd: int = -1
+    done: int = 0
+
+
+class Downloader:
+    """Saves videos over its own HTTP client, which carries no API key. Use as an async context manager,
+    or call `aclose()`."""
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_connections: int = 4,
+    ) -> None:
+        self._timeouts = timeouts or Timeouts()
+        self._chunk_size = max(1, chunk_size)
+        self._http = httpx.AsyncClient(
+            headers={
+                "User-Agent": f"grokdash/{__version__}",
+                "Accept": "video/*, application/octet-stream;q=0.9, */*;q=0.1",
+                # Byte offsets of a resume must count the file's own bytes, not a compressed form's.
+                "Accept-Encoding": "identity",
+            },
+            timeout=self._timeouts.to_httpx(),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+            follow_redirects=True,  # nothing secret to carry along: this client has no key
+        )
+        self._inflight: dict[tuple[str, str], _InFlight] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every transfer (their `.part` files stay for a resume) and close the client."""
+        running = [entry.task for entry in self._inflight.values()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await self._http.aclose()
+
+    def final_path(
+        self, task_id: str, url: str, folder: Path, *, label: str | None = None, with_label: bool = False
+    ) -> Path:
+        """Where `download` would save this video (before the answer's Content-Type is known)."""
+        return Path(folder) / safe_filename(task_id, label, extension_for(None, url), with_label=with_label)
+
+    async def download(
+        self,
+        task_id: str,
+        url: str,
+        folder: Path,
+        *,
+        label: str | None = None,
+        with_label: bool = False,
+        on_progress: Progress | None = None,
+    ) -> Path:
+        """Save the video at `url` for `task_id` in `folder`; return its path.
+
+        Raises UrlExpiredError when the host refuses the URL (403/404/410) and DownloadError for every
+        other failure, each with one sentence; the partial file is kept for the next call to resume.
+        `on_progress(done, total)` is called after each chunk written; an exception it raises stops the
+        transfer (the partial file is kept) and reaches every caller. Calls for a video already being
+        saved wait for that transfer; cancelling a caller stops the transfer only when no other waits.
+        """
+        folder = Path(folder)
+        url_extension = extension_for(None, url)
+        final = Path(safe_filename(task_id, label, url_extension, with_label=with_label))
+        key = (os.path.abspath(folder), final.stem)
+        entry = self._inflight.get(key)
+        if entry is None:
+            listeners: list[Progress] = []
+
+            def progress(done: int, total: int | None) -> None:
+                for listener in list(listeners):
+                    listener(done, total)
+
+            attempt = _Attempt(
+                task_id=task_id,
+                url=url,
+                folder=folder,
+                part=folder / (final.name + PART_SUFFIX),
+                validator=folder / (final.name + PART_SUFFIX + VALIDATOR_SUFFIX),
+                final_stem=final.stem,
+                url_extension=url_extension,
+                progress=progress,
+            )
+            task = asyncio.create_task(self._transfer(attempt), name=f"download {final.name}")
+            entry = self._inflight[key] = _InFlight(task, listeners)
+            task.add_done_callback(lambda _: self._forget(key, entry))
+        if on_progress is not None:
+            entry.listeners.append(on_progress)
+        entry.waiters += 1
+        try:
+            return await asyncio.shield(entry.task)
+        finally:
+            entry.waiters -= 1
+            if on_progress is not None:
+                with contextlib.suppress(ValueError):
+                    entry.listeners.remove(on_progress)
+            if entry.waiters == 0 and not entry.task.done():
+                entry.task.cancel()  # everyone who wanted it gave up (cancelled)
+
+    def _forget(self, key: tuple[str, str], entry: _InFlight) -> None:
+        if self._inflight.get(key) is entry:
+            del self._inflight[key]
+
+    # ---- one transfer ----------------------------------------------------------------------------------
+
+    async def _transfer(self, a: _Attempt) -> Path:
+        what = f"the video of {safe_snippet(a.task_id, 40)}"
+        scheme = urlsplit(a.url).scheme.lower()
+        if scheme not in ("http", "https") or not urlsplit(a.url).netloc:
+            raise DownloadError(f"the video URL of {safe_snippet(a.task_id, 40)} is not a web address")
+        existing = self._existing(a)
+        if existing is not None:
+            return existing
+        try:
+            await asyncio.to_thread(a.folder.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise DownloadError(f"cannot create the download folder {a.folder}: {reason}") from None
+        try:
+            a.fd = self._open_part(a)
+        except OSError as exc:
+            raise DownloadError(_disk_sentence(exc, what, a.part, 0)) from None
+        try:
+            existing = self._existing(a)  # finished by another process while we waited for the lock?
+            if existing is not None:
+                return existing
+            a.done = os.fstat(a.fd).st_size
+            for _ in range(2):
+                result = await self._request(a, what)
+                if result is not None:
+                    return result
+            raise DownloadError(f"the video server kept sending a different file for {what}")
+        except OSError as exc:
+            kept = a.done
+            with contextlib.suppress(OSError):
+                kept = os.fstat(a.fd).st_size
+            raise DownloadError(_disk_sentence(exc, what, a.part, kept)) from None
+        finally:
+            self._close_part(a)
+
+    def _existing(self, a: _Attempt) -> Path | None:
+        for suffix in VIDEO_SUFFIXES:
+            candidate = a.folder / (a.final_stem + suffix)
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _open_part(self, a: _Attempt) -> int:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        for _ in range(5):
+            fd = os.open(a.part, flags, 0o666)
+            if fcntl is None:
+                return fd
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise DownloadError(
+                    f"another grokdash is saving the video of {safe_snippet(a.task_id, 40)} right now; "
+                    "try again when it is done"
+                ) from None
+            except OSError:  # a file system without locks (some network mounts): go on without
+                return fd
+            # The holder before us may have renamed this very file into place: then start a new one.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(a.part))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+        raise DownloadError(f"the partial file {a.part} keeps changing under grokdash; try again")
+
+    def _close_part(self, a: _Attempt) -> None:
+        if a.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            if os.fstat(a.fd).st_size == 0 and os.path.samestat(os.fstat(a.fd), os.stat(a.part)):
+                os.unlink(a.part)  # an empty .part helps no one
+                with contextlib.suppress(OSError):
+                    a.validator.unlink()
+        os.close(a.fd)
+        a.fd = -1
+
+    def _restart(self, a: _Attempt) -> None:
+        os.ftruncate(a.fd, 0)
+        a.done = 0
+        with contextlib.suppress(OSError):
+            a.validator.unlink()
+
+    def _read_validator(self, a: _Attempt) -> str | None:
+        try:
+            text = a.validator.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if text and text.isprintable() and len(text) < 200 else None
+
+    def _save_validator(self, a: _Attempt, response: httpx.Response) -> None:
+        etag = response.headers.get("ETag")
+        value = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+        with contextlib.suppress(OSError, UnicodeEncodeError):
+            if value:
+                a.validator.write_text(value, encoding="ascii")
+            else:
+                a.validator.unlink(missing_ok=True)
+
+    async def _request(self, a: _Attempt, what: str) -> Path | None:
+        """One request: the final path when the video is whole, None to start over from byte 0."""
+        headers = {}
+        if a.done:
+            headers["Range"] = f"bytes={a.done}-"
+            validator = self._read_validator(a)
+            if validator:
+                headers["If-Range"] = validator
+        try:
+            async with self._http.stream("GET", a.url, headers=headers) as response:
+                return await self._receive(a, response, what)
+        except httpx.TimeoutException:
+            raise DownloadError(
+                self._network_sentence(a, what, "the video server stopped answering")
+            ) from None
+        except httpx.TooManyRedirects:
+            raise DownloadError(f"the video URL for {what} redirects in circles") from None
+        except httpx.HTTPError as exc:
+            reason = _reason(exc)
+            raise DownloadError(self._network_sentence(a, what, f"the connection broke ({reason})")) from None
+
+    def _network_sentence(self, a: _Attempt, what: str, cause: str) -> str:
+        if a.done:
+            kept = f"the {a.done:,} bytes saved so far are kept in {a.part} to resume"
+            return f"{cause} while saving {what}; {kept}"
+        return f"{cause} while saving {what}"
+
+    async def _receive(self, a: _Attempt, response: httpx.Response, what: str) -> Path | None:
+        status = response.status_code
+        if status in (403, 404, 410):
+            raise UrlExpiredError(
+                f"the video URL of {safe_snippet(a.task_id, 40)} was refused (HTTP {status}): it has expired"
+            )
+        if status == 416 and a.done:
+            _, total = _content_range(response.headers.get("Content-Range"))
+            if total == a.done:
+                return await self._complete(a, a.url_extension)
+            self._restart(a)  # the part is longer than the file: it is not this file's start
+            return None
+        if status not in (200, 206):
+            raise DownloadError(f"the video server answered HTTP {status} for {what}")
+        refusal = _refusal(response.headers.get("Content-Type"))
+        if refusal:
+            raise DownloadError(f"the server answered with {refusal}, not a video, for {what}")
+        encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        total: int | None
+        if status == 206:
+            first, total = _content_range(response.headers.get("Content-Range"))
+            if first != a.done or encoded:
+                self._restart(a)
+                return None
+            if total is None and (length := _content_length(response)) is not None:
+                total = a.done + length
+        else:  # 200: the whole file, whether or not we asked for a range
+            if a.done:
+                log.info("the server ignored the Range request for %s: starting over", a.task_id)
+                self._restart(a)
+            total = None if encoded else _content_length(response)
+        os.lseek(a.fd, a.done, os.SEEK_SET)
+        if a.done == 0:
+            self._save_validator(a, response)
+        sniff = a.done == 0 and _media_type(response.headers.get("Content-Type")) not in VIDEO_TYPES
+        size = self._chunk_size
+        pending: list[memoryview] = []
+        pending_size = 0
+        a.progress(a.done, total)
+        async for chunk in response.aiter_bytes():
+            view = memoryview(chunk)
+            if sniff:
+                head = b"".join([*pending, view[:SNIFF_BYTES]])[:SNIFF_BYTES]
+                if len(head) >= SNIFF_BYTES:
+                    self._check_sniff(head, what)
+                    sniff = False
+            # Cut the stream into chunks of `size` bytes without copying it.
+            while view:
+                piece = view[: size - pending_size]
+                view = view[len(piece) :]
+                pending.append(piece)
+                pending_size += len(piece)
+                if pending_size >= size or len(pending) >= MAX_PIECES:
+                    await self._write(a, pending, total)
+                    pending, pending_size = [], 0
+        if sniff:
+            self._check_sniff(b"".join(pending)[:SNIFF_BYTES], what)
+        if pending:
+            await self._write(a, pending, total)
+        if total is not None and a.done != total:
+            raise DownloadError(
+                f"the video server sent {a.done:,} of {total:,} bytes of {what}; "
+                f"what came is kept in {a.part} to resume"
+            )
+        if a.done == 0:
+            raise DownloadError(f"the video server sent an empty file for {what}")
+        return await self._complete(a, extension_for(response.headers.get("Content-Type"), a.url))
+
+    def _check_sniff(self, head: bytes, what: str) -> None:
+        refusal = _sniff(head[:SNIFF_BYTES]) if head else None
+        if refusal:
+            raise DownloadError(f"the server answered with {refusal}, not a video, for {what}")
+
+    async def _write(self, a: _Attempt, pieces: list[memoryview], total: int | None) -> None:
+        """Write one chunk to disk in a worker thread, then report progress."""
+        await _in_thread(_write_all, a.fd, pieces)
+        a.done += sum(len(piece) for piece in pieces)
+        a.progress(a.done, total)
+
+    async def _complete(self, a: _Attempt, extension: str) -> Path:
+        final = a.folder / (a.final_stem + extension)
+        await _in_thread(_finish, a.fd, a.part, final, a.validator)
+        return final
+
+
+def _reason(exc: Exception) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno).lower()
+        cause = cause.__cause__ or cause.__context__
+    return safe_snippet(str(exc) or type(exc).__name__, 80).strip("'\"")
+
+
+# ---- a tracked task ----------------------------------------------------------------------------------
+
+
+async def save_task(
+    downloader: Downloader,
+    client: GrokClient,
+    store: TaskStore,
+    task_id: str,
+    folder: Path,
+    *,
+    with_label: bool = False,
+    on_progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Path:
+    """Save a tracked task's video and record the file in the store.
+
+    When the video host refuses the URL, the API is asked once for a fresh one (the answer is recorded)
+    and the download is tried once more. Store writes run in a worker thread.
+    """
+    name = safe_snippet(task_id, 40)
+    tracked = store.get(task_id)
+    if tracked is None:
+        raise DownloadError(f"task {name} is not tracked")
+    task = tracked.task
+    if task is None or not task.video_url:
+        status = f"it is {task.status}" if task is not None else "it has not been checked yet"
+        raise DownloadError(f"task {name} has no video yet ({status})")
+
+    async def attempt(url: str) -> Path:
+        return await downloader.download(
+            task_id, url, folder, label=tracked.label, with_label=with_label, on_progress=on_progress
+        )
+
+    try:
+        path = await attempt(task.video_url)
+    except UrlExpiredError:
+        try:
+            fresh = await client.get_task(task_id)
+        except ApiError as exc:
+            raise UrlExpiredError(
+                f"the video URL of {name} has expired and asking the API for a new one failed: {exc.message}"
+            ) from None
+        now = clock()
+        await asyncio.to_thread(store.update, {task_id: lambda old: old.with_answer(fresh, now)})
+        if not fresh.video_url:
+            raise UrlExpiredError(
+                f"the video URL of {name} has expired and the API gave no new one (it is {fresh.status})"
+            ) from None
+        try:
+            path = await attempt(fresh.video_url)
+        except UrlExpiredError:
+            raise UrlExpiredError(
+                f"the video URL of {name} has expired and the API gave no working one"
+            ) from None
+    await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path))})
+    return path
+
+
+__all__ = [
+    "DownloadError",
+    "Downloader",
+    "UrlExpiredError",
+    "extension_for",
+    "safe_filename",
+    "save_task",
+]
