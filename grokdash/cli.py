@@ -17,6 +17,7 @@ from grokdash import __version__
 from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
+from grokdash.downloads import Downloader, save_task
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, check_id
@@ -455,6 +456,97 @@ def import_(ctx: click.Context, file: str, **flags: Any) -> int:
         _say("tracking", outcome.added)
         _say("already tracked", outcome.already)
     return EXIT_USAGE if refused else EXIT_OK
+
+
+@cli.command(short_help="Save completed videos.")
+@click.argument("ids", nargs=-1, metavar="[ID...]")
+@click.option("--all", "all_", is_flag=True, help="Every tracked task that completed and is not saved yet.")
+@click.option("--to", metavar="DIR", help="Save into DIR instead of the download folder.")
+@settings_options
+@click.pass_context
+def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | None, **flags: Any) -> int:
+    """Save the videos of completed tasks (the given ids, which are tracked too, or --all).
+
+    Downloads resume where an earlier one stopped; a video already saved is not fetched again.
+    Exit status 1 when any could not be saved (each is named), 2 for bad input.
+    """
+    settings = _settings(ctx, flags)
+    if bool(ids) == all_:
+        raise UsageError("give task ids or --all, not both and not neither")
+    folder = Path(to).expanduser() if to else settings.download_dir
+    store = _open_store(settings)
+    refused: list[QueryResult] = []
+    if all_:
+        wanted = [t.id for t in store.tasks() if t.status == Status.COMPLETED and not _saved(t)]
+        if not wanted:
+            click.echo("nothing to save: every completed task is saved already.", err=True)
+            return EXIT_OK
+    else:
+        wanted, refused = _split_valid(ids)
+        _report_refused(refused, "not saved")
+        if wanted:
+            store.add(wanted)  # so the saved file is remembered with its task
+    settings.require_key()
+    results = asyncio.run(_download_all(settings, store, wanted, folder)) if wanted else []
+    failed = 0
+    for task_id, result in zip(wanted, results, strict=True):
+        if isinstance(result, GrokdashError):
+            failed += 1
+            click.echo(f"grokdash: {safe_snippet(task_id, 60)}: {result.message}", err=True)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            click.echo(f"saved {task_id}: {result}")
+    return EXIT_USAGE if refused else EXIT_FAILED if failed else EXIT_OK
+
+
+def _saved(tracked: TrackedTask) -> bool:
+    return bool(tracked.local_file) and Path(tracked.local_file or "").is_file()
+
+
+async def _download_all(
+    settings: Settings, store: TaskStore, ids: list[str], folder: Path
+) -> list[Path | BaseException]:
+    """Save each task's video, at most `max_downloads` at once, with a progress bar per file on a
+    terminal."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        disable=not sys.stderr.isatty(),
+        console=None,
+        transient=False,
+    )
+    gate = asyncio.Semaphore(settings.max_downloads)
+
+    async with _client(settings) as client, Downloader() as downloader:
+
+        async def one(task_id: str) -> Path:
+            async with gate:
+                tracked = store.get(task_id)
+                if tracked is not None and not (tracked.task and tracked.task.video_url):
+                    # Never asked about, or asked before it completed: ask once now.
+                    task = await client.get_task(task_id)
+                    await asyncio.to_thread(
+                        store.update, {task_id: lambda old: old.with_answer(task, time.time())}
+                    )
+                bar = progress.add_task(task_id, total=None)
+                path = await save_task(
+                    downloader,
+                    client,
+                    store,
+                    task_id,
+                    folder,
+                    with_label=settings.label_in_filename,
+                    on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+                )
+                return path
+
+        with progress:
+            return await asyncio.gather(*(one(task_id) for task_id in ids), return_exceptions=True)
 
 
 # ---- sim ------------------------------------------------------------------------------------------

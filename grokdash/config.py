@@ -242,6 +242,27 @@ SETTINGS: tuple[SettingSpec, ...] = (
         env="GROKDASH_DESKTOP_NOTIFICATIONS",
     ),
     SettingSpec(
+        "auto_download",
+        _boolean,
+        lambda: True,
+        "save each video as soon as its task completes (the dashboard)",
+        env="GROKDASH_AUTO_DOWNLOAD",
+    ),
+    SettingSpec(
+        "max_downloads",
+        _whole_number(1, 8),
+        lambda: 2,
+        "videos saved at once",
+        env="GROKDASH_MAX_DOWNLOADS",
+    ),
+    SettingSpec(
+        "label_in_filename",
+        _boolean,
+        lambda: False,
+        "put the task's label in the saved file's name, after the id",
+        env="GROKDASH_LABEL_IN_FILENAME",
+    ),
+    SettingSpec(
         "keymap",
         _keymap,
         dict,
@@ -265,6 +286,9 @@ class Settings:
     """A command line that opens videos; None: the desktop's own opener."""
     bell: bool = False
     desktop_notifications: bool = True
+    auto_download: bool = True
+    max_downloads: int = 2
+    label_in_filename: bool = False
     keymap: dict[str, str] = field(default_factory=dict, hash=False)
     """Binding id → keys, from the config file's `[keymap]` table; the dashboard checks the ids."""
     warnings: tuple[str, ...] = field(default=(), compare=False)

@@ -1,0 +1,73 @@
+"""`grokdash download` against the simulator: what a user runs to save videos from a script."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grokdash.sim import SimServer, Timings
+from grokdash.sim.media import sample_video
+
+from .cli import run_cli
+
+
+@pytest.fixture
+def done_sim() -> SimServer:
+    """Tasks complete as soon as they are first asked about."""
+    with SimServer(timings=Timings(queued_seconds=0, processing_seconds=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(done_sim, tmp_path) -> dict[str, str]:
+    return {
+        "GROKDASH_BASE_URL": done_sim.base_url,
+        "GROKDASH_API_KEY": "k",
+        "GROKDASH_DB": str(tmp_path / "tasks.json"),
+        "GROKDASH_DOWNLOAD_DIR": str(tmp_path / "videos"),
+    }
+
+
+def test_download_saves_each_video_byte_for_byte_and_remembers_where(env, tmp_path):
+    result = run_cli(["download", "clip-1", "clip-2"], env)
+    assert result.exit_code == 0, result.stderr
+    for task_id in ("clip-1", "clip-2"):
+        saved = tmp_path / "videos" / f"{task_id}.mp4"
+        assert saved.read_bytes() == sample_video()
+        assert f"saved {task_id}: {saved}" in result.stdout
+    listed = {item["id"]: item for item in json.loads(run_cli(["ls", "--json"], env).stdout)}
+    assert listed["clip-1"]["local_file"] == str(tmp_path / "videos" / "clip-1.mp4")
+
+
+def test_a_saved_video_is_not_fetched_again(env, done_sim):
+    run_cli(["download", "clip-1"], env)
+    media = [r for r in done_sim.log.records() if "/media/" in r.path]
+    assert run_cli(["download", "clip-1"], env).exit_code == 0
+    assert [r for r in done_sim.log.records() if "/media/" in r.path] == media
+
+
+def test_download_all_saves_every_completed_task_not_saved_yet(env, tmp_path):
+    run_cli(["watch", "--once", "a-1", "a-2"], env)
+    result = run_cli(["download", "--all", "--to", str(tmp_path / "elsewhere")], env)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["a-1.mp4", "a-2.mp4"]
+    again = run_cli(["download", "--all"], env)
+    assert again.exit_code == 0 and "nothing to save" in again.stderr
+
+
+def test_failures_are_named_each_and_exit_1(env, tmp_path):
+    result = run_cli(["download", "good-1", "expire-1", "fail-1", "notfound-1"], env)
+    assert result.exit_code == 1
+    assert "saved good-1" in result.stdout
+    assert "'expire-1': the video URL of 'expire-1' has expired" in result.stderr
+    assert "'fail-1'" in result.stderr and "no video" in result.stderr
+    assert "'notfound-1'" in result.stderr and "not found" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["good-1.mp4"]
+
+
+def test_bad_usage_is_exit_2(env):
+    assert run_cli(["download"], env).exit_code == 2
+    assert run_cli(["download", "--all", "x"], env).exit_code == 2
+    result = run_cli(["download", "..", "good-1"], env)
+    assert result.exit_code == 2 and "invalid task id '..'" in result.stderr
