@@ -139,6 +139,10 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         bell=settings.bell,
         desktop_notifications=settings.desktop_notifications,
         player=settings.player,
+        download_dir=running_demo.folder / "videos" if running_demo else settings.download_dir,
+        auto_download=settings.auto_download,
+        max_downloads=settings.max_downloads,
+        label_in_filename=settings.label_in_filename,
         subtitle=subtitle,
         notices=tuple(notices),
     )

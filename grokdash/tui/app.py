@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -19,7 +20,8 @@ from textual.widgets import Footer, Input
 
 from grokdash import desktop
 from grokdash.api import GrokClient, preload_transport
-from grokdash.errors import ApiError
+from grokdash.downloads import Downloader, save_task
+from grokdash.errors import ApiError, GrokdashError
 from grokdash.models import ACTIVE_STATUSES, Status, check_id
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
 from grokdash.store import TaskStore
@@ -58,6 +60,11 @@ class DashboardConfig:
     """Sentences to show once at start (a database moved aside, a config warning)."""
     start_polling: bool = True
     """False leaves the poller idle until a key asks for a round: for snapshots and key tests."""
+    download_dir: Path | None = None
+    """Where `s` and save-on-complete put videos; None: saving is off."""
+    auto_download: bool = False
+    max_downloads: int = 2
+    label_in_filename: bool = False
     open_store: Callable[[], TaskStore] | None = None
     """Opens the task database in a worker thread once the screen is up: a big database then never
     keeps the dashboard from appearing."""
@@ -77,6 +84,7 @@ class GrokdashApp(App[None]):
         Binding("a", "add", "Add", id="add"),
         Binding("enter", "details", "Details", id="details"),
         Binding("c", "copy_url", "Copy", id="copy"),
+        Binding("s", "save", "Save", id="save"),
         Binding("o", "open_video", "Open", id="open"),
         Binding("d", "remove", "Untrack", id="remove"),
         Binding("u", "undo", "Undo", id="undo", show=False),
@@ -105,6 +113,10 @@ class GrokdashApp(App[None]):
         self._client: GrokClient | None = None
         self._poller: Poller | None = None
         self._wake = asyncio.Event()
+        self._downloader: Downloader | None = None
+        self._download_gate = asyncio.Semaphore(config.max_downloads)
+        self.saving: dict[str, str] = {}
+        """What the SAVED column says for videos being saved: "queued", "42%"."""
         self._opened = asyncio.Event()
         """Set once the task database is open."""
         self._undo: list[list[TrackedTask]] = []
@@ -119,7 +131,9 @@ class GrokdashApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
-        yield TaskTable(id="tasks", clock=self.clock)
+        table = TaskTable(id="tasks", clock=self.clock)
+        table.saving = self.saving
+        yield table
         yield Input(placeholder="filter: id, label, model, status or error", id="filter")
         yield Footer()
 
@@ -172,6 +186,8 @@ class GrokdashApp(App[None]):
         # The records live as long as the dashboard: keep the collector from walking them again and
         # again (a full collection over 10,000 tasks stalls the screen for tens of milliseconds).
         gc.freeze()
+        if self.config.download_dir is not None:
+            self._downloader = Downloader()
         if self.config.make_client is not None:
             self._client = self.config.make_client()
             self._poller = Poller(
@@ -188,6 +204,8 @@ class GrokdashApp(App[None]):
         self.refresh_footer()
 
     async def on_unmount(self) -> None:
+        if self._downloader is not None:
+            await self._downloader.aclose()  # a partial video stays, for a later resume
         if self._client is not None:
             await self._client.aclose()
 
@@ -332,6 +350,10 @@ class GrokdashApp(App[None]):
                 finished.append(tracked)
         if finished:
             self.announce(finished)
+            if self.config.auto_download:
+                for tracked in finished:
+                    if tracked.status == Status.COMPLETED and not tracked.local_file:
+                        self.save(tracked.id)
 
     def announce(self, finished: list[TrackedTask]) -> None:
         failed = [t for t in finished if t.status == Status.FAILED]
@@ -368,6 +390,9 @@ class GrokdashApp(App[None]):
         selected = self._selected()
         if action == "copy_url":
             return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
+        if action == "save":
+            can = self._downloader is not None and self._client is not None
+            return True if can and any(t.task and t.task.video_url for t in self.table.targets()) else None
         if action == "open_video":
             has = selected is not None and (
                 selected.local_file or (selected.task and selected.task.video_url)
@@ -387,7 +412,7 @@ class GrokdashApp(App[None]):
         except Exception:  # before the table is mounted
             return None
 
-    FOOTER_ACTIONS = ("copy_url", "open_video", "details", "remove", "label", "poll", "undo")
+    FOOTER_ACTIONS = ("copy_url", "save", "open_video", "details", "remove", "label", "poll", "undo")
 
     def refresh_footer(self) -> None:
         """Redraw the footer's keys only when one of them changed state: rebuilding it costs tens of
@@ -461,11 +486,70 @@ class GrokdashApp(App[None]):
         """The system clipboard too, where there is one; a stuck clipboard tool must not freeze the screen."""
         desktop.copy_to_system_clipboard(text)
 
+    def action_save(self) -> None:
+        if self._downloader is None or self._client is None:
+            self.notify("Saving needs a download folder and an API key.", severity="warning")
+            return
+        targets = [t for t in self.table.targets() if t.task and t.task.video_url]
+        if not targets:
+            self.notify("No video yet: it comes when the task completes.", severity="warning")
+            return
+        for tracked in targets:
+            self.save(tracked.id)
+        what = targets[0].id if len(targets) == 1 else f"{len(targets)} videos"
+        self.notify(f"Saving {what} to {self.config.download_dir}.")
+
+    def save(self, task_id: str) -> None:
+        """Queue the video of `task_id` for saving; a video already queued or saving is not queued twice."""
+        if self._downloader is None or self._client is None or task_id in self.saving:
+            return
+        self.saving[task_id] = "queued"
+        self.table.refresh()
+        self.save_video(task_id)
+
+    @work(group="downloads", exit_on_error=False)
+    async def save_video(self, task_id: str) -> None:
+        assert self._downloader is not None and self._client is not None
+        assert self.config.download_dir is not None
+        shown = {"at": 0.0}
+
+        def progress(done: int, total: int | None) -> None:
+            self.saving[task_id] = f"{done * 100 // total}%" if total else f"{done // 1_000_000} MB"
+            now = time.monotonic()
+            if now - shown["at"] > 0.25:  # redraw at most four times a second
+                shown["at"] = now
+                self.table.refresh()
+
+        try:
+            async with self._download_gate:
+                self.saving[task_id] = "0%"
+                path = await save_task(
+                    self._downloader,
+                    self._client,
+                    self.store,
+                    task_id,
+                    self.config.download_dir,
+                    with_label=self.config.label_in_filename,
+                    on_progress=progress,
+                    clock=self.clock,
+                )
+        except GrokdashError as error:
+            self.notify(error.message, title=f"Not saved: {task_id}", severity="error", timeout=15)
+        except Exception as error:  # never let a download take the dashboard down
+            log.exception("saving %s failed", task_id)
+            self.notify(f"{type(error).__name__}: {error}", title=f"Not saved: {task_id}", severity="error")
+        else:
+            self.notify(str(path), title=f"Saved {task_id}")
+        finally:
+            self.saving.pop(task_id, None)
+            await self.rebuild()
+
     def action_open_video(self) -> None:
         selected = self._selected()
         if selected is None:
             return
-        target = selected.local_file or (selected.task.video_url if selected.task else None)
+        saved = selected.local_file if selected.local_file and Path(selected.local_file).is_file() else None
+        target = saved or (selected.task.video_url if selected.task else None)
         if not target:
             self.notify("Nothing to open yet: no saved file and no video URL.", severity="warning")
             return
@@ -587,10 +671,11 @@ class GrokdashApp(App[None]):
         self.push_screen(HelpScreen(self.key_help()))
 
     HELP = {
-        "mark": "mark or unmark the row; c, d, r and l then act on every marked row",
+        "mark": "mark or unmark the row; c, s, d, r and l then act on every marked row",
         "add": "add task ids: paste many at once, Enter adds",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
+        "save": "save the video (of every marked row) into the download folder; resumes, never twice",
         "open": "open the video: the saved file if there is one, else the URL",
         "remove": "stop tracking the selected (or marked) tasks",
         "undo": "track the last untracked tasks again",
@@ -629,6 +714,7 @@ class GrokdashApp(App[None]):
             ("Add task ids", "Track more tasks by id", self.action_add),
             ("Details", "Everything about the selected task", self.action_details),
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
+            ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),
             ("Open video", "Open the saved file, else the URL", self.action_open_video),
             ("Stop tracking", "Stop tracking the selected (or marked) tasks", self.action_remove),
             ("Undo stop tracking", "Track the last untracked tasks again", self.action_undo),

@@ -21,6 +21,7 @@ from grokdash.errors import AuthError
 from grokdash.models import Status
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
+from grokdash.sim.media import sample_video
 from grokdash.store import StoreError, TaskStore
 from grokdash.tui.app import DashboardConfig, GrokdashApp
 from grokdash.tui.screens.add import AddIdsScreen
@@ -260,17 +261,24 @@ async def test_copy_is_greyed_out_until_the_task_has_a_url(store, clock, sim):
         assert board.app.check_action("copy_url", ()) is True
 
 
-async def test_open_uses_the_saved_file_else_the_url(store, clock, sim, quiet_desktop):
-    store.add(["done-1", "done-2"])
+async def test_open_uses_the_saved_file_else_the_url(store, clock, sim, quiet_desktop, tmp_path):
+    store.add(["done-1", "done-2", "done-3"])
+    saved = tmp_path / "done-2.mp4"
+    saved.write_bytes(b"video")
     async with dashboard(store, clock, sim) as board:
         await board.next_round(advance=35)
-        store.update({"done-2": lambda t: t.with_local_file("/videos/done-2.mp4")})
+        store.update(
+            {
+                "done-2": lambda t: t.with_local_file(str(saved)),
+                "done-3": lambda t: t.with_local_file(str(tmp_path / "deleted-since.mp4")),
+            }
+        )
         await board.app.rebuild()
-        await board.select("done-1")
-        await board.press("o")
-        await board.select("done-2")
-        await board.press("o")
-        assert quiet_desktop["open"] == [store.get("done-1").task.video_url, "/videos/done-2.mp4"]
+        for task_id in ("done-1", "done-2", "done-3"):
+            await board.select(task_id)
+            await board.press("o")
+        url = store.get("done-1").task.video_url
+        assert quiet_desktop["open"] == [url, str(saved), store.get("done-3").task.video_url]
 
 
 async def test_d_stops_tracking_and_u_brings_it_back(store, clock):
@@ -488,3 +496,43 @@ async def test_a_database_that_cannot_be_opened_is_said_and_the_dashboard_stays_
         await board.until(lambda: "locked by another" in board.summary(), "the problem to show")
         await board.press("d", "slash", "c")  # nothing to act on: no crash
         assert app.is_running and app.screen is app.screen_stack[0]
+
+
+# ---- saving videos -------------------------------------------------------------------------------
+
+
+async def test_s_saves_the_video_and_remembers_the_file(store, clock, sim, tmp_path):
+    store.add(["done-1", "later-1"])
+    folder = tmp_path / "videos"
+    async with dashboard(store, clock, sim, download_dir=folder) as board:
+        await board.select("later-1")
+        assert board.app.check_action("save", ()) is None  # no video yet: greyed out
+        await board.next_round(advance=35)
+        await board.select("done-1")
+        await board.press("s")
+        await board.until(lambda: store.get("done-1").local_file is not None, "the video to be saved")
+        assert (folder / "done-1.mp4").read_bytes() == sample_video()
+        await board.until(lambda: any("Saved done-1" in toast for toast in board.toasts()), "the toast")
+        await board.until(lambda: "done-1" not in board.app.saving, "the queue to empty")
+        media = [r for r in sim.log.records() if "/media/" in r.path]
+        assert len(media) == 1 and not media[0].authorized  # the key never goes to the video host
+
+
+async def test_videos_are_saved_on_completion_when_auto_download_is_on(store, clock, sim, tmp_path):
+    store.add(["auto-1", "fail-1"])
+    folder = tmp_path / "videos"
+    async with dashboard(store, clock, sim, download_dir=folder, auto_download=True) as board:
+        await board.next_round(advance=35)
+        await board.until(lambda: store.get("auto-1").local_file is not None, "save on complete")
+        assert sorted(p.name for p in folder.iterdir()) == ["auto-1.mp4"]
+
+
+async def test_an_expired_video_url_is_said_plainly(store, clock, sim, tmp_path):
+    store.add(["expire-1"])
+    async with dashboard(store, clock, sim, download_dir=tmp_path / "videos") as board:
+        await board.next_round(advance=35)
+        await board.select("expire-1")
+        await board.press("s")
+        await board.until(lambda: any("Not saved: expire-1" in t for t in board.toasts()), "the failure")
+        assert any("has expired" in toast for toast in board.toasts())
+        assert store.get("expire-1").local_file is None

@@ -119,6 +119,8 @@ class TaskTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._medians: dict[str, float] = {}
         self.marked: set[str] = set()
+        self.saving: dict[str, str] = {}
+        """The SAVED cell of videos being saved ("queued", "42%"): the app's, shared by reference."""
         self.empty_message = self.EMPTY_MESSAGE
 
     # ---- data -------------------------------------------------------------------------------------
@@ -247,7 +249,10 @@ class TaskTable(ScrollView, can_focus=True):
         for position, (column, size) in enumerate(columns):
             if position:
                 segments.append(Segment(" " * GAP, base))
-            text = fit(cell_text(column.key, tracked, now, self._medians), size)
+            if column.key == "saved" and tracked.id in self.saving:
+                text = fit(self.saving[tracked.id], size)
+            else:
+                text = fit(cell_text(column.key, tracked, now, self._medians), size)
             segments.append(Segment(text, base + self._cell_style(column.key, tracked)))
         used = GUTTER + sum(size for _, size in columns) + GAP * (len(columns) - 1)
         if used < width:
