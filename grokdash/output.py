@@ -58,6 +58,8 @@ def tracked_json(tracked: TrackedTask) -> dict[str, Any]:
     fields["added_at"] = tracked.added_at
     fields["checked_at"] = tracked.checked_at
     fields["local_file"] = tracked.local_file
+    failure = tracked.download_error
+    fields["download_error"] = {"kind": failure.kind, "message": failure.message} if failure else None
     return fields
 
 
@@ -102,6 +104,8 @@ def tracked_row(tracked: TrackedTask, now: float) -> tuple[list[str], str]:
     outcome = task_outcome(tracked.task) if tracked.task else ""
     if tracked.local_file:
         outcome = tracked.local_file
+    if tracked.download_error and not tracked.local_file:
+        outcome = f"not saved: {tracked.download_error.message}"
     if tracked.last_error:
         outcome = f"{tracked.last_error.kind}: {tracked.last_error.message}"
     return [

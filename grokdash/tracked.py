@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from grokdash.errors import ApiError
+from grokdash.errors import ApiError, GrokdashError
 from grokdash.models import Task, is_final, task_from_dict
 
 RECENT_ERRORS_KEPT = 10
@@ -52,6 +52,8 @@ class TrackedTask:
     retry_after: float | None = None
     """Not before this time (unix seconds): the server asked us to wait."""
     local_file: str | None = None
+    download_error: QueryFailure | None = None
+    """Why the last attempt to save the video failed (kind "url_expired" when its URL had expired)."""
     request: dict[str, Any] | None = None
     """For tasks created here: the create request, so it can be run again."""
 
@@ -99,7 +101,10 @@ class TrackedTask:
         return dataclasses.replace(self, label=(label or "").strip() or None)
 
     def with_local_file(self, path: str | None) -> TrackedTask:
-        return dataclasses.replace(self, local_file=path)
+        return dataclasses.replace(self, local_file=path, download_error=None)
+
+    def with_download_error(self, error: GrokdashError, now: float) -> TrackedTask:
+        return dataclasses.replace(self, download_error=QueryFailure(error.kind, error.message, now))
 
     # ---- the stored form ----------------------------------------------------------------------------
 
@@ -117,6 +122,7 @@ class TrackedTask:
             "consecutive_errors": self.consecutive_errors,
             "retry_after": self.retry_after,
             "local_file": self.local_file,
+            "download_error": self.download_error.to_json() if self.download_error else None,
             "request": self.request,
         }
         required = ("id", "added_at")
@@ -139,6 +145,9 @@ class TrackedTask:
             consecutive_errors=int(data.get("consecutive_errors") or 0),
             retry_after=_optional_float(data.get("retry_after")),
             local_file=_optional_str(data.get("local_file")),
+            download_error=QueryFailure.from_json(data["download_error"])
+            if data.get("download_error")
+            else None,
             request=_optional_dict(data.get("request")),
         )
 

@@ -270,11 +270,17 @@ def cell_text(key: str, tracked: TrackedTask, now: float, medians: dict[str, flo
     if key == "video":
         return f"{task.actual_duration:g}s" if task and task.actual_duration else ""
     if key == "saved":
-        return "saved" if tracked.local_file else ""
+        if tracked.local_file:
+            return "saved"
+        if tracked.download_error:
+            return "expired" if tracked.download_error.kind == "url_expired" else "failed"
+        return ""
     if key == "checked":
         return "" if tracked.checked_at is None else format_seconds(now - tracked.checked_at)
     if key == "error":
         if tracked.last_error is not None:
             return f"{tracked.last_error.kind}: {tracked.last_error.message}"
-        return (task.error or "") if task else ""
+        if task and task.error:
+            return task.error
+        return f"not saved: {tracked.download_error.message}" if tracked.download_error else ""
     raise KeyError(key)

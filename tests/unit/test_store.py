@@ -17,6 +17,7 @@ import pytest
 from tinydb import TinyDB
 
 import grokdash.store as store_module
+from grokdash.downloads import DownloadError
 from grokdash.errors import InvalidIdError, RateLimitedError
 from grokdash.models import Task, task_from_dict
 from grokdash.store import AddOutcome, StoreError, TaskStore
@@ -575,9 +576,12 @@ def test_a_record_survives_the_round_trip_with_every_field(tmp_path):
         .with_answer(Task(id="task_1", status="processing", model="grok_video3", created=5), 10.0)
         .with_error(RateLimitedError("rate limited", retry_after=3), 20.0)
         .with_label("cats")
-        .with_local_file("/videos/task_1.mp4")
+        .with_download_error(DownloadError("the disk is full"), 30.0)
     )
     assert TrackedTask.from_json(record.to_json()) == record
+    saved = record.with_local_file("/videos/task_1.mp4")
+    assert saved.download_error is None  # a saved video clears the last failure
+    assert TrackedTask.from_json(saved.to_json()) == saved
     bare = TrackedTask(id="task_2", added_at=1.0)
     assert bare.to_json() == {"id": "task_2", "added_at": 1.0}
     assert TrackedTask.from_json(bare.to_json()) == bare

@@ -40,7 +40,11 @@ def describe(tracked: TrackedTask, now: float) -> RenderableType:
         ("Took" if tracked.is_final else "Running for", cell_text("elapsed", tracked, now, {}) or "-"),
         ("Video", cell_text("video", tracked, now, {}) or "-"),
         ("Video URL", (task.video_url if task else None) or "-"),
-        ("Saved to", tracked.local_file or "not saved"),
+        (
+            "Saved to",
+            tracked.local_file
+            or (f"not saved: {tracked.download_error.message}" if tracked.download_error else "not saved"),
+        ),
         ("Tracked since", _when(tracked.added_at)),
         ("Last checked", _when(tracked.checked_at)),
     ]
