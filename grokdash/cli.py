@@ -579,6 +579,12 @@ def _seconds_option(flag: str, default: float, help_text: str) -> Callable[[F], 
 @_seconds_option("--processing", 12.0, "Seconds a task stays processing.")
 @_seconds_option("--latency", 0.0, "Seconds added to every answer.")
 @_seconds_option("--slow", 5.0, "Seconds a 'slow' task takes to answer.")
+@click.option(
+    "--video-size",
+    type=click.FloatRange(0, min_open=True),
+    metavar="MB",
+    help="Serve a video of this many megabytes (the sample, padded) instead of the 30 KB sample.",
+)
 @settings_options
 @click.pass_context
 def sim(
@@ -589,6 +595,7 @@ def sim(
     processing: float,
     latency: float,
     slow: float,
+    video_size: float | None,
     **flags: Any,
 ) -> int:
     """Serve the simulated API on 127.0.0.1 until interrupted.
@@ -596,7 +603,9 @@ def sim(
     It answers like the real service, under the same path prefix, and logs each request.
     """
     from grokdash.sim import SimServer, Timings
+    from grokdash.sim.media import sized_video
 
+    video = None if video_size is None else sized_video(round(video_size * 1_000_000))
     try:
         server = SimServer(
             port=port,
@@ -605,6 +614,7 @@ def sim(
             latency=latency,
             slow_seconds=slow,
             on_request=lambda record: click.echo(record.describe()),
+            video=video,
         )
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None

@@ -21,7 +21,26 @@ def sample_video() -> bytes:
 
 @functools.cache
 def sample_etag() -> str:
-    return '"' + hashlib.sha256(sample_video()).hexdigest()[:32] + '"'
+    return etag_for(sample_video())
+
+
+def etag_for(data: bytes) -> str:
+    """A strong ETag for a video: a hash of its bytes."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def sized_video(size: int) -> bytes:
+    """A video of `size` bytes (at least the sample's size): the sample followed by a `free` box of
+    zeros, which players skip, so the file still starts with `ftyp` and still plays."""
+    sample = sample_video()
+    padding = size - len(sample)
+    if padding < 8:
+        return sample
+    if padding < 2**32:
+        header = padding.to_bytes(4, "big") + b"free"
+    else:  # a box this long gives its size in 64 bits after the type
+        header = (1).to_bytes(4, "big") + b"free" + padding.to_bytes(8, "big")
+    return b"".join([sample, header, bytes(padding - len(header))])
 
 
 class RangeNotSatisfiable(Exception):

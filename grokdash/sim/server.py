@@ -29,6 +29,7 @@ from grokdash.sim.state import DEFAULT_MODEL, DEFAULT_TIMINGS, TaskStore, Timing
 
 API_PREFIX = "/kyyReactApiServer"
 MAX_BODY = 1024 * 1024
+_WRITE_SLICE = 1024 * 1024  # bytes per socket write of a long answer (a video)
 _QUERY = "v1/result/"
 _CREATE = "v1/grok/videos"
 _MEDIA = "media/"
@@ -296,8 +297,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return error_response(403, "this video link is not valid")
             case "expired":
                 return error_response(410, "this video link has expired; query the task for a new one")
+        sim = self.server.sim
         return media.video_response(
-            media.sample_video(), self.headers.get("Range"), self.headers.get("If-Range"), media.sample_etag()
+            sim.video, self.headers.get("Range"), self.headers.get("If-Range"), sim.video_etag
         )
 
     def _send(self, response: Response) -> None:
@@ -312,7 +314,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                # A long body (a video of hundreds of MB) goes out in slices, without copying it.
+                body = memoryview(response.body)
+                for start in range(0, len(body), _WRITE_SLICE):
+                    self.wfile.write(body[start : start + _WRITE_SLICE])
         except OSError:  # the client went away; nothing to tell it
             self.close_connection = True
 
@@ -345,7 +350,9 @@ class SimServer:
         slow_seconds: float = 5.0,
         retry_after_seconds: int = 2,
         on_request: Callable[[RequestRecord], None] | None = None,
+        video: bytes | None = None,
     ) -> None:
+        """`video`: the file every media URL serves (default: the bundled sample, about 30 KB)."""
         if key == "":
             raise ValueError("the simulator's key must not be empty (use None to accept any key)")
         self.key = key
@@ -356,6 +363,8 @@ class SimServer:
         self.retry_after_seconds = retry_after_seconds
         self.on_request = on_request
         """Called with each request's record as it is answered (the `grokdash sim` console log)."""
+        self.video = media.sample_video() if video is None else video
+        self.video_etag = media.sample_etag() if video is None else media.etag_for(video)
         self.log = RequestLog()
         self.store = TaskStore(clock, timings)
         self._stopping = threading.Event()  # set by stop(): wakes slow, hang and latency waits
