@@ -49,6 +49,7 @@ from grokdash.errors import ApiError, GrokdashError, safe_snippet
 if TYPE_CHECKING:
     from grokdash.api import GrokClient
     from grokdash.store import TaskStore
+    from grokdash.tracked import TrackedTask
 
 try:  # POSIX only: keeps two processes from writing one .part at once.
     import fcntl
@@ -903,13 +904,41 @@ async def save_task(
         status = f"it is {task.status}" if task is not None else "it has not been checked yet"
         raise DownloadError(f"task {name} has no video yet ({status})")
 
+    try:
+        path = await _fetch_with_fresh_url(
+            downloader, client, store, tracked, folder, with_label, on_progress, clock
+        )
+    except DownloadError as error:
+        # The task shows why ("expired", "failed") until a later save succeeds.
+        now = clock()
+        record = {task_id: lambda old, failure=error: old.with_download_error(failure, now)}
+        await asyncio.to_thread(store.update, record)
+        raise
+    await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path))})
+    return path
+
+
+async def _fetch_with_fresh_url(
+    downloader: Downloader,
+    client: GrokClient,
+    store: TaskStore,
+    tracked: TrackedTask,
+    folder: Path,
+    with_label: bool,
+    on_progress: Progress | None,
+    clock: Callable[[], float],
+) -> Path:
+    """Download the video; when its URL has expired, ask the API once for a fresh one and try again."""
+    task_id, name = tracked.id, safe_snippet(tracked.id, 40)
+    assert tracked.task is not None and tracked.task.video_url
+
     async def attempt(url: str) -> Path:
         return await downloader.download(
             task_id, url, folder, label=tracked.label, with_label=with_label, on_progress=on_progress
         )
 
     try:
-        path = await attempt(task.video_url)
+        return await attempt(tracked.task.video_url)
     except UrlExpiredError:
         try:
             fresh = await client.get_task(task_id)
@@ -924,13 +953,11 @@ async def save_task(
                 f"the video URL of {name} has expired and the API gave no new one (it is {fresh.status})"
             ) from None
         try:
-            path = await attempt(fresh.video_url)
+            return await attempt(fresh.video_url)
         except UrlExpiredError:
             raise UrlExpiredError(
                 f"the video URL of {name} has expired and the API gave no working one"
             ) from None
-    await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path))})
-    return path
 
 
 __all__ = [
