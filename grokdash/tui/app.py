@@ -27,7 +27,7 @@ from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui.screens.add import AddIdsScreen
-from grokdash.tui.screens.details import DetailsScreen
+from grokdash.tui.screens.details import DetailsScreen, Transfer
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.view import SortOrder, ViewOptions, model_medians, status_counts, visible_tasks
@@ -117,6 +117,8 @@ class GrokdashApp(App[None]):
         self._download_gate = asyncio.Semaphore(config.max_downloads)
         self.saving: dict[str, str] = {}
         """What the SAVED column says for videos being saved: "queued", "42%"."""
+        self.transfers: dict[str, Transfer] = {}
+        """Bytes and time of each running save, for the details screen."""
         self._opened = asyncio.Event()
         """Set once the task database is open."""
         self._undo: list[list[TrackedTask]] = []
@@ -272,8 +274,12 @@ class GrokdashApp(App[None]):
         return state + (f" · {backing_off} backing off" if backing_off else "")
 
     def view_state(self) -> str:
-        """What narrows or orders the table, when it is not the default."""
+        """What narrows or orders the table, when it is not the default; and videos being saved."""
         parts = []
+        if self.saving:
+            queued = sum(1 for state in self.saving.values() if state == "queued")
+            running = len(self.saving) - queued
+            parts.append(f"saving {running}" + (f", {queued} queued" if queued else ""))
         if self.options.filter_text:
             parts.append(f"filter “{self.options.filter_text}”")
         if self.options.hide_finished:
@@ -433,7 +439,7 @@ class GrokdashApp(App[None]):
             self.show_details(self._selected().id)
 
     def show_details(self, task_id: str) -> None:
-        self.push_screen(DetailsScreen(task_id, self.store.get, self.clock))
+        self.push_screen(DetailsScreen(task_id, self.store.get, self.clock, self.transfers.get))
 
     def action_add(self) -> None:
         self.push_screen(AddIdsScreen(), self._added)
@@ -513,8 +519,11 @@ class GrokdashApp(App[None]):
         assert self.config.download_dir is not None
         shown = {"at": 0.0}
 
+        started = time.monotonic()
+
         def progress(done: int, total: int | None) -> None:
             self.saving[task_id] = f"{done * 100 // total}%" if total else f"{done // 1_000_000} MB"
+            self.transfers[task_id] = Transfer(done, total, time.monotonic() - started)
             now = time.monotonic()
             if now - shown["at"] > 0.25:  # redraw at most four times a second
                 shown["at"] = now
@@ -542,6 +551,7 @@ class GrokdashApp(App[None]):
             self.notify(str(path), title=f"Saved {task_id}")
         finally:
             self.saving.pop(task_id, None)
+            self.transfers.pop(task_id, None)
             await self.rebuild()
 
     def action_open_video(self) -> None:

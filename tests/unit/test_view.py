@@ -5,6 +5,7 @@ import pytest
 from grokdash.errors import NetworkError, NotFoundError
 from grokdash.models import Status, Task
 from grokdash.tracked import TrackedTask
+from grokdash.tui.screens.details import Transfer
 from grokdash.tui.view import (
     COLUMNS,
     SortOrder,
@@ -179,3 +180,8 @@ def test_a_task_first_seen_finished_has_only_an_upper_bound_and_no_say_in_the_et
     assert cell_text("elapsed", seen_done, T0, {}) == "≤15m 00s"
     assert model_medians([seen_done]) == {}
     assert cell_text("elapsed", finished("watched", took=120), T0 + 999, {}) == "2m 00s"
+
+
+def test_a_running_save_reads_in_megabytes_and_speed():
+    assert Transfer(50_000_000, 200_000_000, 2.0).describe() == "saving: 50.0 MB of 200.0 MB, 25.0 MB/s"
+    assert Transfer(1_500_000, None, 0.0).describe() == "saving: 1.5 MB"

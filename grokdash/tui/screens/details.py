@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -26,7 +27,21 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
-def describe(tracked: TrackedTask, now: float) -> RenderableType:
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A video being saved: bytes so far, of how many, in how many seconds."""
+
+    done: int
+    total: int | None
+    seconds: float
+
+    def describe(self) -> str:
+        of = f" of {self.total / 1e6:.1f} MB" if self.total else ""
+        speed = f", {self.done / self.seconds / 1e6:.1f} MB/s" if self.seconds > 0 else ""
+        return f"saving: {self.done / 1e6:.1f} MB{of}{speed}"
+
+
+def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None) -> RenderableType:
     """The details as one renderable (also what tests and screenshots look at)."""
     task = tracked.task
     facts = Table.grid(padding=(0, 2))
@@ -48,6 +63,8 @@ def describe(tracked: TrackedTask, now: float) -> RenderableType:
         ("Tracked since", _when(tracked.added_at)),
         ("Last checked", _when(tracked.checked_at)),
     ]
+    if transfer is not None:
+        rows.append(("Saving", transfer.describe().removeprefix("saving: ")))
     if task and task.error:
         rows.append(("Error", Text(task.error, style="red")))
     if tracked.last_error:
@@ -93,12 +110,17 @@ class DetailsScreen(ModalScreen[None]):
     ]
 
     def __init__(
-        self, task_id: str, lookup: Callable[[str], TrackedTask | None], clock: Callable[[], float]
+        self,
+        task_id: str,
+        lookup: Callable[[str], TrackedTask | None],
+        clock: Callable[[], float],
+        transfer: Callable[[str], Transfer | None] = lambda task_id: None,
     ) -> None:
         super().__init__()
         self.task_id = task_id
         self._lookup = lookup
         self._clock = clock
+        self._transfer = transfer
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -116,4 +138,4 @@ class DetailsScreen(ModalScreen[None]):
         if tracked is None:
             details.update(Text("This task is no longer tracked.", style="italic"))
         else:
-            details.update(describe(tracked, self._clock()))
+            details.update(describe(tracked, self._clock(), self._transfer(self.task_id)))
