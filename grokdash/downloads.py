@@ -45,6 +45,7 @@ import httpx
 from grokdash import __version__
 from grokdash.api import Timeouts
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
+from grokdash.files import fsync_directory
 
 if TYPE_CHECKING:
     from grokdash.api import GrokClient
@@ -241,24 +242,13 @@ def _write_all(fd: int, pieces: list[memoryview]) -> None:
             views[0] = views[0][written:]
 
 
-def _fsync_directory(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _finish(fd: int, part: Path, final: Path, validator: Path) -> None:
     """fsync the part, rename it into place, forget its validator, make the rename durable."""
     os.fsync(fd)
     os.replace(part, final)
     with contextlib.suppress(OSError):
         validator.unlink()
-    _fsync_directory(final.parent)
+    fsync_directory(final.parent)
 
 
 def _disk_sentence(exc: OSError, what: str, part: Path, done: int) -> str:

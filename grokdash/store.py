@@ -36,6 +36,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
+from grokdash.files import fsync_directory
 from grokdash.models import check_id, id_problem
 from grokdash.tracked import TrackedTask
 
@@ -350,7 +351,7 @@ class TaskStore:
                 f"the task database {self.path} is not readable ({loaded.problem}) and could not be moved "
                 f"aside ({exc.strerror or exc}); move or repair it by hand"
             ) from None
-        _fsync_directory(self._target.parent)
+        fsync_directory(self._target.parent)
         # A running process still holds the last good state: keep it rather than lose it with the file.
         kept_before = [record for task_id, record in self._records.items() if task_id not in loaded.records]
         next_id = max(loaded.doc_ids.values(), default=0) + 1
@@ -501,7 +502,7 @@ def _write_atomically(target: Path, payload: bytes, after_mtime_ns: int | None) 
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_directory(folder)
+    fsync_directory(folder)
     return _signature(written)
 
 
@@ -519,18 +520,6 @@ def _encode(data: dict[str, dict[str, Any]]) -> bytes:
         for name, table in data.items()
     )
     return ("{" + ",".join(tables) + "}").encode("ascii")
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename durable. Not every platform or filesystem can; the rename happened regardless."""
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _signature(result: os.stat_result) -> Signature:
