@@ -15,6 +15,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -423,7 +424,10 @@ class GrokdashApp(App[None]):
     def refresh_footer(self) -> None:
         """Redraw the footer's keys only when one of them changed state: rebuilding it costs tens of
         milliseconds, and the cursor moves often."""
-        state = tuple(self.check_action(action, ()) for action in self.FOOTER_ACTIONS)
+        try:
+            state = tuple(self.check_action(action, ()) for action in self.FOOTER_ACTIONS)
+        except NoMatches:  # the dashboard is closing: its table is gone
+            return
         if state != self._footer_state:
             self._footer_state = state
             self.refresh_bindings()
