@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,12 +16,12 @@ import click
 
 from grokdash import __version__
 from grokdash.api import GrokClient, Timeouts
-from grokdash.config import SPECS, ConfigError, Settings, load_settings
+from grokdash.config import SPECS, ConfigError, Settings, load_settings, state_dir
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, save_task
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, check_id
+from grokdash.models import Status, Task, check_id
 from grokdash.output import (
     QueryResult,
     change_line,
@@ -29,6 +30,14 @@ from grokdash.output import (
     tracked_json,
 )
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_gone, is_settled, poll_until_settled
+from grokdash.rules import (
+    MODELS,
+    CreateRequest,
+    billing_text,
+    label_from_prompt,
+    request_problems,
+    rules_text,
+)
 from grokdash.secret import Secret
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
@@ -551,6 +560,186 @@ async def _download_all(
 
         with progress:
             return await asyncio.gather(*(one(task_id) for task_id in ids), return_exceptions=True)
+
+
+# ---- new ------------------------------------------------------------------------------------------
+
+
+def _rules_epilog() -> str:
+    lines = ["\b", "What each model takes (checked before anything is sent):"]
+    for rules in MODELS.values():
+        lines += textwrap.wrap(rules_text(rules), width=96, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _describe_request(request: CreateRequest) -> list[str]:
+    """What will be sent, one line each, with the model's defaults named where a value is left out."""
+    rules = MODELS[request.model]
+
+    def value(given: object, default: object, unit: str = "") -> str:
+        return f"{given}{unit}" if given is not None else f"{default}{unit} (the model's default)"
+
+    duration = (
+        f"{rules.default_duration} s (fixed by the model)"
+        if rules.duration_is_fixed
+        else value(request.duration, rules.default_duration, " s")
+    )
+    lines = [
+        f"about to create a {request.model} task:",
+        f"  prompt:       {safe_snippet(request.prompt, 200)}",
+        f"  duration:     {duration}",
+        f"  aspect ratio: {value(request.aspect_ratio, rules.default_aspect_ratio)}",
+        f"  resolution:   {value(request.resolution, rules.default_resolution)}",
+    ]
+    lines += [f"  image:        {safe_snippet(url, 100)}" for url in request.image_urls]
+    lines.append(f"  {billing_text(request)}")
+    return lines
+
+
+def _keep_unsent(request: CreateRequest) -> Path | None:
+    """Write the request to the state folder so the user can look before sending it again."""
+    folder = state_dir() / "unsent"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(request.to_json(), indent=2, ensure_ascii=False) + "\n"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for attempt in range(100):
+            path = folder / (f"{stamp}.json" if attempt == 0 else f"{stamp}-{attempt}.json")
+            try:
+                with path.open("x", encoding="utf-8") as file:
+                    file.write(text)
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        log.warning("could not keep the unsent request in %s: %s", folder, exc)
+    return None
+
+
+@cli.command(short_help="Create a task and track it.", epilog=_rules_epilog())
+@click.option(
+    "--model", required=True, type=click.Choice(list(MODELS)), help="The Grok video model (see below)."
+)
+@click.option("--prompt", required=True, metavar="TEXT", help="What the video shows; must not be empty.")
+@click.option(
+    "--duration",
+    type=int,
+    metavar="SECONDS",
+    help="Length of the video in seconds (default: the model's; leave it out for grok_video3_pro).",
+)
+@click.option("--aspect-ratio", metavar="RATIO", help="Aspect ratio, such as 16:9 (default 16:9).")
+@click.option("--resolution", metavar="RES", help="480p or 720p, as the model allows (default 720p).")
+@click.option(
+    "--image-url",
+    "image_urls",
+    multiple=True,
+    metavar="URL",
+    help="A reference image; repeat for several. Public http(s) URLs (some models take base64 data too).",
+)
+@click.option(
+    "--label", metavar="TEXT", help="A label for the tracked task (default: the start of the prompt)."
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Create without asking. Needed when standard input is not a terminal.",
+)
+@settings_options
+@click.pass_context
+def new(
+    ctx: click.Context,
+    model: str,
+    prompt: str,
+    duration: int | None,
+    aspect_ratio: str | None,
+    resolution: str | None,
+    image_urls: tuple[str, ...],
+    label: str | None,
+    yes: bool,
+    **flags: Any,
+) -> int:
+    """Create a Grok video task, track it at once, and print its id on standard output.
+
+    The request is checked against the model's rules first: a value that breaks one is named and
+    nothing is sent (exit status 2). What will be sent and how it is billed is shown, then, on a
+    terminal, you are asked to confirm; declining sends nothing and exits with status 0. When standard
+    input is not a terminal, --yes is required.
+
+    The request is sent once and never again: when the connection fails after it may have reached the
+    server, it is kept in a file in the state folder so you can check with the provider before trying
+    again (exit status 1). A refusal by the server is shown in its own words (exit status 1).
+    """
+    settings = _settings(ctx, flags)
+    rules = MODELS[model]
+    if rules.duration_is_fixed and duration == rules.default_duration:
+        duration = None  # the model makes one length only; the API wants the field left out
+    request = CreateRequest(
+        model=model,
+        prompt=prompt,
+        duration=duration,
+        aspect_ratio=aspect_ratio,
+        resolution=resolution,
+        image_urls=image_urls,
+    )
+    problems = request_problems(request)
+    if problems:
+        for problem in problems:
+            click.echo(f"grokdash: {problem}", err=True)
+        return EXIT_USAGE
+    settings.require_key()
+    store = _open_store(settings)  # a broken database shows up before any money is spent
+
+    for line in _describe_request(request):
+        click.echo(line, err=True)
+    for doubt in request_problems(request, strict=True):  # what only the second provider page allows
+        click.echo(f"grokdash: note: the provider's main page says {doubt}; the server may refuse", err=True)
+    if not yes:
+        if not _stdin_is_terminal():
+            raise UsageError("standard input is not a terminal: pass --yes to create the task")
+        if not click.confirm("Create this task?", default=False, err=True):
+            click.echo("grokdash: not created", err=True)
+            return EXIT_OK
+
+    async def send() -> Task:
+        async with _client(settings) as client:
+            return await client.create_task(request)
+
+    try:
+        task = asyncio.run(send())
+    except ApiError as error:
+        if not error.may_have_been_created:
+            raise
+        click.echo(f"grokdash: {error.message}", err=True)
+        kept = _keep_unsent(request)
+        if kept is not None:
+            click.echo(f"grokdash: the request is kept in {kept}; check before sending it again", err=True)
+        else:
+            body = json.dumps(request.to_json(), ensure_ascii=False)
+            click.echo(f"grokdash: the request was: {body}", err=True)
+        return EXIT_FAILED
+
+    try:
+        store.add([task.id], label=label or label_from_prompt(prompt), request=request.to_json())
+        store.update({task.id: lambda old: old.with_answer(task, time.time())})
+    except GrokdashError as error:
+        click.echo(task.id)
+        click.echo(
+            f"grokdash: created {task.id} but could not track it: {error.message} "
+            f"(track it with: grokdash add {task.id})",
+            err=True,
+        )
+        return EXIT_FAILED
+    click.echo(task.id)
+    click.echo(f"created {task.id} ({task.status}); tracking it", err=True)
+    return EXIT_OK
 
 
 # ---- sim ------------------------------------------------------------------------------------------

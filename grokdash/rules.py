@@ -91,6 +91,23 @@ class CreateRequest:
     resolution: str | None = None
     image_urls: tuple[str, ...] = ()
 
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> CreateRequest:
+        """A request as `to_json` wrote it (a tracked task remembers its own). Raises KeyError,
+        TypeError or ValueError when it is not one."""
+        images = body.get("image_urls") or ()
+        if not isinstance(body["model"], str) or not isinstance(body["prompt"], str):
+            raise TypeError("model and prompt must be text")
+        duration = body.get("duration")
+        return cls(
+            model=body["model"],
+            prompt=body["prompt"],
+            duration=None if duration is None else int(duration),
+            aspect_ratio=body.get("aspect_ratio"),
+            resolution=body.get("resolution"),
+            image_urls=tuple(str(url) for url in images),
+        )
+
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": self.prompt}
         if self.duration is not None:
@@ -159,3 +176,53 @@ def _duration_rule(durations: tuple[int, ...]) -> str:
     if durations == tuple(range(durations[0], durations[-1] + 1)):
         return f"{durations[0]} to {durations[-1]} seconds"
     return f"one of {_listing(durations)} seconds"
+
+
+def label_from_prompt(prompt: str, limit: int = 40) -> str:
+    """The start of `prompt` as a label: whitespace collapsed, at most `limit` characters, cut at a
+    word boundary when one is near, with "…" when anything was cut."""
+    text = " ".join(prompt.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]  # room for the ellipsis
+    if text[limit - 1] != " ":
+        space = head.rfind(" ")
+        if space >= limit // 2:  # a word boundary not too far back; else cut inside the long word
+            head = head[:space]
+    return head.rstrip(" ,.;:-") + "…"
+
+
+def billing_text(request: CreateRequest) -> str:
+    """How the task would be billed, in one phrase; per-second models name the seconds billed."""
+    rules = MODELS.get(request.model)
+    if rules is None:
+        return "billing unknown (not a known model)"
+    if rules.billing == "per_second":
+        seconds = request.duration if request.duration is not None else rules.default_duration
+        default = "" if request.duration is not None else ", the model's default"
+        return f"billed per second of video: {seconds} s{default}"
+    return "billed per call: one charge for the task, whatever its length"
+
+
+def rules_text(rules: ModelRules) -> str:
+    """One model's rules in one line, for help texts."""
+    if rules.duration_is_fixed:
+        duration = f"duration fixed at {rules.default_duration} s (leave it out)"
+    else:
+        duration = f"duration {_duration_rule(rules.durations)} (default {rules.default_duration})"
+    parts = [
+        duration,
+        f"aspect ratio {_listing(rules.aspect_ratios)} (default {rules.default_aspect_ratio})",
+        f"resolution {_listing(rules.resolutions)} (default {rules.default_resolution})",
+        "no reference images"
+        if rules.max_images == 0
+        else f"up to {rules.max_images} reference images"
+        + (", public http(s) URLs only" if rules.images_public_only else ""),
+        "billed per second of video" if rules.billing == "per_second" else "billed per call",
+    ]
+    if rules.second_page_only:
+        doubtful = " and ".join(
+            f"{name.replace('_', ' ')} {_listing(values)}" for name, values in rules.second_page_only.items()
+        )
+        parts.append(f"only the second provider page allows {doubtful} (the server decides)")
+    return f"{rules.name}: " + "; ".join(parts)

@@ -23,14 +23,16 @@ from grokdash import desktop
 from grokdash.api import GrokClient, preload_transport
 from grokdash.downloads import Downloader, save_task
 from grokdash.errors import ApiError, GrokdashError
-from grokdash.models import ACTIVE_STATUSES, Status, check_id
+from grokdash.models import ACTIVE_STATUSES, Status, Task, check_id
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
+from grokdash.rules import CreateRequest, label_from_prompt
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.details import DetailsScreen, Transfer
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
+from grokdash.tui.screens.new_task import NewTaskScreen
 from grokdash.tui.view import SortOrder, ViewOptions, model_medians, status_counts, visible_tasks
 from grokdash.tui.widgets.summary import SummaryBar
 from grokdash.tui.widgets.task_table import TaskTable
@@ -83,6 +85,7 @@ class GrokdashApp(App[None]):
 
     BINDINGS = [
         Binding("a", "add", "Add", id="add"),
+        Binding("n", "new_task", "New", id="new"),
         Binding("enter", "details", "Details", id="details"),
         Binding("c", "copy_url", "Copy", id="copy"),
         Binding("s", "save", "Save", id="save"),
@@ -388,12 +391,22 @@ class GrokdashApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greys out in the footer what cannot apply to the selected task."""
+        try:
+            return self._action_state(action)
+        except NoMatches:  # closing: the table is already gone
+            return False
+
+    def _action_state(self, action: str) -> bool | None:
         if not self.ready:
             # Adding can start at once: the dialog's ids go in once the database is open.
             return action in ("add", "quit", "help", "command_palette")
         if len(self.screen_stack) > 1:
             # A dialog is open: its keys are its own; details borrows copy and open, for its task.
-            return isinstance(self.screen, DetailsScreen) and action in ("copy_url", "open_video")
+            return isinstance(self.screen, DetailsScreen) and action in (
+                "copy_url",
+                "open_video",
+                "run_again",
+            )
         selected = self._selected()
         if action == "copy_url":
             return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
@@ -409,6 +422,10 @@ class GrokdashApp(App[None]):
             return True if selected is not None else None
         if action == "undo":
             return True if self._undo else None
+        if action == "new_task":
+            return True if self._client is not None else None
+        if action == "run_again":
+            return True if selected is not None and selected.request else None
         if action in ("poll_all", "pause"):
             return True if self._poller is not None else None
         return True
@@ -444,6 +461,45 @@ class GrokdashApp(App[None]):
 
     def show_details(self, task_id: str) -> None:
         self.push_screen(DetailsScreen(task_id, self.store.get, self.clock, self.transfers.get))
+
+    def action_new_task(self, request: CreateRequest | None = None) -> None:
+        if self._client is None:
+            self.notify(f"Creating tasks needs an API key: {self.polling_state()}", severity="warning")
+            return
+        self.push_screen(NewTaskScreen(self.create_task, request), self._created)
+
+    def action_run_again(self) -> None:
+        selected = self._selected()
+        if selected is None or not selected.request:
+            self.notify("Only tasks created here can be run again.", severity="warning")
+            return
+        try:
+            request = CreateRequest.from_json(selected.request)
+        except (KeyError, TypeError, ValueError):
+            self.notify("The request this task was created with cannot be read.", severity="error")
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()  # from the details screen
+        self.action_new_task(request)
+
+    async def create_task(self, request: CreateRequest) -> Task:
+        """Send the create request once and track the new task at once, with its request."""
+        assert self._client is not None
+        task = await self._client.create_task(request)
+        label = label_from_prompt(request.prompt)
+        await asyncio.to_thread(self.store.add, [task.id], label=label, request=request.to_json())
+        now = self.clock()
+        await asyncio.to_thread(self.store.update, {task.id: lambda old: old.with_answer(task, now)})
+        return task
+
+    async def _created(self, task: Task | None) -> None:
+        if task is None:
+            return
+        self._known_status[task.id] = task.status
+        await self.rebuild()
+        self.table.select(task.id)
+        self.notify(f"{task.id} ({task.status}); tracking it.", title="Created")
+        self.wake_poller()
 
     def action_add(self) -> None:
         self.push_screen(AddIdsScreen(), self._added)
@@ -687,6 +743,7 @@ class GrokdashApp(App[None]):
     HELP = {
         "mark": "mark or unmark the row; c, s, d, r and l then act on every marked row",
         "add": "add task ids: paste many at once, Enter adds",
+        "new": "create a task: the model's options only, confirms before it spends; tracked at once",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
         "save": "save the video (of every marked row) into the download folder; resumes, never twice",
@@ -726,6 +783,8 @@ class GrokdashApp(App[None]):
             return
         commands = [
             ("Add task ids", "Track more tasks by id", self.action_add),
+            ("New task", "Create a task with the model's options", self.action_new_task),
+            ("Run again", "Open the form filled with the selected task's request", self.action_run_again),
             ("Details", "Everything about the selected task", self.action_details),
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
             ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.widgets import Button, Select, Static, TextArea
 
 from grokdash import desktop
 from grokdash.api import GrokClient, Timeouts
 from grokdash.errors import AuthError
 from grokdash.models import Status
+from grokdash.rules import label_from_prompt
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
@@ -27,6 +29,7 @@ from grokdash.tui.app import DashboardConfig, GrokdashApp
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.details import DetailsScreen, describe
 from grokdash.tui.screens.help import HelpScreen
+from grokdash.tui.screens.new_task import NewTaskScreen
 from grokdash.tui.widgets.summary import SummaryBar
 from grokdash.tui.widgets.task_table import TaskTable
 
@@ -536,3 +539,104 @@ async def test_an_expired_video_url_is_said_plainly(store, clock, sim, tmp_path)
         await board.until(lambda: any("Not saved: expire-1" in t for t in board.toasts()), "the failure")
         assert any("has expired" in toast for toast in board.toasts())
         assert store.get("expire-1").local_file is None
+
+
+# ---- creating tasks ------------------------------------------------------------------------------
+
+
+def posts(sim: SimServer) -> list:
+    return [record for record in sim.log.records() if record.method == "POST"]
+
+
+async def open_form(board: Dashboard, prompt: str = "") -> NewTaskScreen:
+    await board.press("n")
+    form = board.app.screen
+    assert isinstance(form, NewTaskScreen)
+    if prompt:
+        form.query_one("#prompt", TextArea).text = prompt
+        await board.pilot.pause()
+    return form
+
+
+async def test_n_creates_a_task_after_one_confirmation_and_tracks_it(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board, "a red fox running through fresh snow at dawn, slow motion")
+        await board.press("ctrl+s")
+        assert posts(sim) == [], "the first press only asks"
+        assert "billed" in str(form.query_one("#create", Button).label)
+        await board.press("ctrl+s")
+        await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
+        assert len(posts(sim)) == 1
+        created = board.table.selected
+        assert created.label == label_from_prompt(created.request["prompt"])
+        assert created.label.startswith("a red fox") and len(created.label) <= 41
+        assert created.request["prompt"].startswith("a red fox") and created.request["model"] == "grok_video3"
+        assert created.status == Status.QUEUED
+
+
+async def test_the_form_offers_only_what_the_model_allows(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board, "a cat")
+        form.query_one("#model", Select).value = "grok_video3_pro"
+        await board.pilot.pause()
+        assert not form.query_one("#duration", Select).display
+        assert "10 s (fixed" in str(form.query_one("#duration-fixed", Static).render())
+        assert not form.query_one("#images", TextArea).display  # pro takes no reference images
+        assert "per call" in str(form.query_one("#billing", Static).render())
+        form.query_one("#model", Select).value = "grok_video3_max"
+        await board.pilot.pause()
+        durations = [value for _, value in form.query_one("#duration", Select)._options]
+        assert durations == ["6", "10", "12", "16", "20", "30"]
+        assert "per second" in str(form.query_one("#billing", Static).render())
+
+
+async def test_an_invalid_request_cannot_be_sent(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board)
+        assert form.query_one("#create", Button).disabled  # empty prompt
+        assert "prompt is empty" in str(form.query_one("#problems", Static).render())
+        form.query_one("#model", Select).value = "grok_video3_max"
+        form.query_one("#prompt", TextArea).text = "x"
+        form.query_one("#images", TextArea).text = "\n".join(f"https://img/{n}.png" for n in range(6))
+        await board.pilot.pause()
+        assert "at most 5 reference images" in str(form.query_one("#problems", Static).render())
+        await board.press("ctrl+s")
+        assert posts(sim) == []
+
+
+async def test_the_servers_refusal_is_shown_as_it_is_and_nothing_is_tracked(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board, "waves")
+        form.query_one("#model", Select).value = "grok_video3_stable"
+        await board.pilot.pause()
+        form.query_one("#duration", Select).value = "6"  # the second provider page allows it; the server not
+        await board.pilot.pause()
+        await board.press("ctrl+s")
+        await board.press("ctrl+s")
+        await board.until(
+            lambda: "refused" in str(form.query_one("#problems", Static).render()), "the refusal"
+        )
+        assert len(posts(sim)) == 1 and store.tasks() == []
+        assert isinstance(board.app.screen, NewTaskScreen)
+
+
+async def test_run_again_opens_the_form_filled_with_the_request(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board, "a lighthouse in a storm")
+        form.query_one("#model", Select).value = "grok_video3_max"
+        await board.pilot.pause()
+        form.query_one("#duration", Select).value = "16"
+        await board.pilot.pause()
+        await board.press("ctrl+s")
+        await board.press("ctrl+s")
+        await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
+        await board.press("enter", "n")  # details, then run again
+        again = board.app.screen
+        assert isinstance(again, NewTaskScreen)
+        request = again.request()
+        assert (request.model, request.duration, request.prompt) == (
+            "grok_video3_max",
+            16,
+            "a lighthouse in a storm",
+        )
+        assert len(posts(sim)) == 1

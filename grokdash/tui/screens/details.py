@@ -107,6 +107,7 @@ class DetailsScreen(ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close"),
         Binding("c", "app.copy_url", "Copy URL"),
         Binding("o", "app.open_video", "Open"),
+        Binding("n", "app.run_again", "Run again"),
     ]
 
     def __init__(
