@@ -580,7 +580,7 @@ async def test_the_form_offers_only_what_the_model_allows(store, clock, sim):
         form.query_one("#model", Select).value = "grok_video3_pro"
         await board.pilot.pause()
         assert not form.query_one("#duration", Select).display
-        assert "10 s (fixed" in str(form.query_one("#duration-fixed", Static).render())
+        assert "10 s (fixed)" in str(form.query_one("#duration-fixed", Static).render())
         assert not form.query_one("#images", TextArea).display  # pro takes no reference images
         assert "per call" in str(form.query_one("#billing", Static).render())
         form.query_one("#model", Select).value = "grok_video3_max"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, Select, TextArea
 
 from grokdash.store import TaskStore
 from grokdash.tui.app import GrokdashApp
@@ -70,3 +70,19 @@ def test_filter_active(snap_compare, every_state_store: TaskStore, make_app: Mak
 def test_marked_rows(snap_compare, every_state_store: TaskStore, make_app: MakeApp) -> None:
     """Space marks the row under the cursor and moves down: the first two rows are marked."""
     assert snap_compare(make_app(every_state_store), press=["space", "space"], terminal_size=WIDE)
+
+
+def test_new_task_form_for_the_max_model(
+    snap_compare, every_state_store: TaskStore, make_app: MakeApp
+) -> None:
+    async def fill_in(pilot: Pilot) -> None:
+        await pilot.press("n")
+        await pilot.pause()
+        form = pilot.app.screen
+        for area in form.query(TextArea):
+            area.cursor_blink = False
+        form.query_one("#model", Select).value = "grok_video3_max"
+        form.query_one("#prompt", TextArea).text = "a lighthouse in a storm, waves crashing, 35mm film"
+        await pilot.pause()
+
+    assert snap_compare(make_app(every_state_store), terminal_size=(120, 40), run_before=fill_in)

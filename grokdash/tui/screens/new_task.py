@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
@@ -41,7 +41,9 @@ class NewTaskScreen(ModalScreen[Task | None]):
     NewTaskScreen #billing { margin-top: 1; color: $warning; }
     NewTaskScreen #problems { color: $error; }
     NewTaskScreen #confirm-row { height: auto; margin-top: 1; }
-    NewTaskScreen Button { margin-right: 2; }
+    NewTaskScreen #options { height: auto; }
+    NewTaskScreen #options > Vertical { width: 1fr; height: auto; margin-right: 1; }
+    NewTaskScreen Button { margin-right: 2; width: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Create")]
 
@@ -69,14 +71,18 @@ class NewTaskScreen(ModalScreen[Task | None]):
             )
             yield Label("Prompt", classes="field")
             yield TextArea(initial.prompt, id="prompt", soft_wrap=True)
-            yield Label("Duration", classes="field")
-            yield Select(durations, id="duration", allow_blank=False)
-            yield Static("", id="duration-fixed", classes="fixed")
-            yield Label("Aspect ratio", classes="field")
-            yield Select(ratios, id="aspect", allow_blank=False)
-            yield Static("", id="aspect-fixed", classes="fixed")
-            yield Label("Resolution", classes="field")
-            yield Select(resolutions, id="resolution", allow_blank=False)
+            with Horizontal(id="options"):
+                with Vertical():
+                    yield Label("Duration", classes="field")
+                    yield Select(durations, id="duration", allow_blank=False)
+                    yield Static("", id="duration-fixed", classes="fixed")
+                with Vertical():
+                    yield Label("Aspect ratio", classes="field")
+                    yield Select(ratios, id="aspect", allow_blank=False)
+                    yield Static("", id="aspect-fixed", classes="fixed")
+                with Vertical():
+                    yield Label("Resolution", classes="field")
+                    yield Select(resolutions, id="resolution", allow_blank=False)
             yield Label("Reference image URLs", classes="field", id="images-label")
             yield TextArea("\n".join(initial.image_urls), id="images", soft_wrap=True)
             yield Static("", id="images-hint", classes="hint")
@@ -134,7 +140,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
         select.display = not fixed
         fixed_text = self.query(f"#{name}-fixed")
         if fixed_text:
-            fixed_text.first(Static).update(f"{value}{unit} (fixed for this model)" if fixed else "")
+            fixed_text.first(Static).update(f"{value}{unit} (fixed)" if fixed else "")
             fixed_text.first().display = fixed
 
     # ---- the request ------------------------------------------------------------------------------
