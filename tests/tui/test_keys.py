@@ -104,11 +104,16 @@ class Dashboard:
 
 @asynccontextmanager
 async def dashboard(
-    store: TaskStore, clock, sim: SimServer | None = None, key: str = "test-key", **overrides
+    store: TaskStore,
+    clock,
+    sim: SimServer | None = None,
+    key: str = "test-key",
+    read_timeout: float = 2.0,
+    **overrides,
 ) -> AsyncIterator[Dashboard]:
     def make_client() -> GrokClient:
         base = sim.base_url if sim else "http://127.0.0.1:9/x"
-        return GrokClient(base, Secret(key), timeouts=Timeouts(connect=2, read=2))
+        return GrokClient(base, Secret(key), timeouts=Timeouts(connect=2, read=read_timeout))
 
     settings = {
         "store": store,
@@ -122,7 +127,7 @@ async def dashboard(
     app = GrokdashApp(DashboardConfig(**settings))
     async with app.run_test(size=SIZE) as pilot:
         board = Dashboard(app, pilot, clock)
-        if sim is not None:
+        if sim is not None and settings["start_polling"]:
             await board.until(lambda: app.rounds_done >= 1, "the first poll round")
         await pilot.pause()
         yield board
@@ -640,3 +645,27 @@ async def test_run_again_opens_the_form_filled_with_the_request(store, clock, si
             "a lighthouse in a storm",
         )
         assert len(posts(sim)) == 1
+
+
+async def test_a_created_task_is_polled_until_it_completes(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        await open_form(board, "a kite over a beach")
+        await board.press("ctrl+s", "ctrl+s")
+        await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
+        created = board.table.selected.id
+        await board.next_round(advance=35)
+        assert board.status(created) == Status.COMPLETED
+
+
+async def test_a_create_that_times_out_is_sent_once_and_said_so(store, clock):
+    with SimServer(clock=clock, latency=1.0) as slow:
+        async with dashboard(store, clock, slow, read_timeout=0.3, start_polling=False) as board:
+            form = await open_form(board, "a kite over a beach")
+            await board.press("ctrl+s", "ctrl+s")
+            problems = form.query_one("#problems", Static)
+            await board.until(lambda: "may have been created" in str(problems.render()), "the timeout")
+            assert form.query_one("#create", Button).disabled  # look before trying again
+            await board.press("ctrl+s")
+            # The simulator logs a request once it has answered it, after its latency.
+            await board.until(lambda: len(posts(slow)) >= 1, "the server to log the create")
+            assert len(posts(slow)) == 1 and store.tasks() == []
