@@ -23,6 +23,7 @@ from grokdash.errors import (
     RateLimitedError,
     RequestRefusedError,
     RequestTimeoutError,
+    ServerError,
     error_for_status,
     safe_snippet,
 )
@@ -132,8 +133,14 @@ class GrokClient:
             raise RequestRefusedError(f"the server refused the task: {self._server_words(response)}")
         if response.status_code == 404:
             raise ProtocolError("the create endpoint was not found (HTTP 404): check the base URL")
-        self._raise_for_status(response, what="the create request")
-        return self._parse(response, expected_id=None)
+        try:
+            self._raise_for_status(response, what="the create request")
+            return self._parse(response, expected_id=None)
+        except (ServerError, ProtocolError) as error:
+            # A 502/504 from a proxy, or an unreadable answer, can come after the task was made.
+            error.may_have_been_created = True
+            error.reword(f"{error.message}; the task may have been created: not sent again")
+            raise
 
     async def _send(self, method: str, path: str, *, what: str, json: Any = None) -> httpx.Response:
         started = time.monotonic()

@@ -198,3 +198,17 @@ async def test_the_key_never_appears_in_reprs_errors_or_logs(caplog):
     assert KEY not in repr(client)
     assert "v1/result/task_1" in caplog.text  # the request was logged...
     assert KEY not in caplog.text  # ...without the key
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(502, "<html>Bad Gateway</html>"), (504, "<html>Gateway Timeout</html>"), (200, '{"id": "new_1", "sta')],
+)
+async def test_a_create_answered_by_a_gateway_error_may_have_been_made_and_is_not_resent(status, body):
+    client, seen = client_answering(lambda request: httpx.Response(status, text=body))
+    async with client:
+        with pytest.raises((ServerError, ProtocolError)) as caught:
+            await client.create_task(CreateRequest(model="grok_video3", prompt="a cat"))
+    assert len(seen) == 1
+    assert caught.value.may_have_been_created
+    assert "may have been created: not sent again" in caught.value.message
