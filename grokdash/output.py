@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from grokdash import palette
 from grokdash.errors import ApiError
 from grokdash.models import Status, Task, format_seconds
 from grokdash.poller import is_gone, is_stale
@@ -16,14 +17,16 @@ from grokdash.tracked import TrackedTask
 
 API_FIELDS = ("id", "status", "model", "created", "video_url", "actualDuration", "error")
 
+# Lighter glyphs than the dashboard's, for plain terminals and logs; the colours are the palette's.
 STATUS_MARKS = {
-    Status.QUEUED: ("·", "blue"),
-    Status.PROCESSING: ("▸", "yellow"),
-    Status.COMPLETED: ("✓", "green"),
-    Status.FAILED: ("✗", "red"),
+    "new": "…",
+    Status.QUEUED: "·",
+    Status.PROCESSING: "▸",
+    Status.COMPLETED: "✓",
+    Status.FAILED: "✗",
+    "gone": "!",
 }
-UNKNOWN_STATUS_MARK = ("?", "magenta")
-ERROR_MARK = ("!", "red")
+ERROR_MARK = ("!", palette.color("gone"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +66,11 @@ def tracked_json(tracked: TrackedTask) -> dict[str, Any]:
     return fields
 
 
-def status_cell(status: str | None) -> tuple[str, str]:
-    """The status as a mark and a word (readable without colour), and the colour for it."""
-    if status is None:
-        return "… new", "bright_black"
-    mark, color = STATUS_MARKS.get(status, UNKNOWN_STATUS_MARK)
-    return f"{mark} {status}", color
+def status_cell(state: str | None) -> tuple[str, str]:
+    """The state (a status, "new" for None, or "gone") as a mark and a word, readable without colour,
+    and the colour for it."""
+    state = state or "new"
+    return f"{STATUS_MARKS.get(state, palette.OTHER_ICON)} {state}", palette.color(state)
 
 
 def task_outcome(task: Task) -> str:
@@ -95,10 +97,8 @@ def status_row(result: QueryResult, now: float) -> tuple[list[str], str]:
 
 
 def tracked_row(tracked: TrackedTask, now: float) -> tuple[list[str], str]:
-    status, color = status_cell(tracked.status)
-    if is_gone(tracked):
-        status, color = f"{ERROR_MARK[0]} gone", ERROR_MARK[1]
-    elif is_stale(tracked, now):
+    status, color = status_cell("gone" if is_gone(tracked) else tracked.status)
+    if is_stale(tracked, now):
         status += " (stale)"
     created = tracked.task.created if tracked.task and tracked.task.created else tracked.added_at
     outcome = task_outcome(tracked.task) if tracked.task else ""

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from rich.cells import cell_len, set_cell_size
 
+from grokdash import palette
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
 from grokdash.poller import is_gone, is_stale
 from grokdash.tracked import TrackedTask
@@ -148,37 +149,27 @@ def _ended_badly(tracked: TrackedTask) -> bool:
 def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for tracked in tasks:
-        if is_gone(tracked):
-            counts["gone"] += 1
-        else:
-            counts[str(tracked.status) if tracked.status else "new"] += 1
+        counts[state_of(tracked)] += 1
     return counts
 
 
 # ---- cells ----------------------------------------------------------------------------------------
 
-STATUS_ICONS = {
-    "new": "…",
-    Status.QUEUED: "◷",
-    Status.PROCESSING: "▶",
-    Status.COMPLETED: "✔",
-    Status.FAILED: "✘",
-}
-OTHER_ICON = "?"
-GONE_ICON = "!"
-
 
 def status_word(tracked: TrackedTask, now: float) -> str:
-    if is_gone(tracked):
-        return "gone"
-    word = str(tracked.status) if tracked.status else "new"
+    word = state_of(tracked)
     return f"{word} (stale)" if is_stale(tracked, now) else word
 
 
-def status_icon(tracked: TrackedTask) -> str:
+def state_of(tracked: TrackedTask) -> str:
+    """The state the palette knows: the status as sent, or "new", or "gone"."""
     if is_gone(tracked):
-        return GONE_ICON
-    return STATUS_ICONS.get(tracked.status or "new", OTHER_ICON)
+        return "gone"
+    return str(tracked.status) if tracked.status else "new"
+
+
+def status_icon(tracked: TrackedTask) -> str:
+    return palette.icon(state_of(tracked))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,27 +7,10 @@ from collections import Counter
 from rich.text import Text
 from textual.widgets import Static
 
+from grokdash import palette
 from grokdash.models import Status
 
 ORDER = ("new", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED, "gone")
-COLORS = {
-    "new": "bright_black",
-    Status.QUEUED: "blue",
-    Status.PROCESSING: "yellow",
-    Status.COMPLETED: "green",
-    Status.FAILED: "red",
-    "gone": "red",
-}
-
-
-ICONS = {
-    "new": "…",
-    Status.QUEUED: "◷",
-    Status.PROCESSING: "▶",
-    Status.COMPLETED: "✔",
-    Status.FAILED: "✘",
-    "gone": "!",
-}
 
 
 def summary_text(
@@ -42,8 +25,8 @@ def summary_text(
         if counts.get(status):
             if text:
                 text.append(" " if compact else "  ")
-            label = f"{ICONS.get(status, '?')}{counts[status]}" if compact else f"{counts[status]} {status}"
-            text.append(label, style=COLORS.get(status, "magenta"))
+            label = f"{palette.icon(status)}{counts[status]}" if compact else f"{counts[status]} {status}"
+            text.append(label, style=palette.color(status))
     if shown != total or view:
         narrowed = f"showing {shown} of {total}" if shown != total else ""
         text.append(f"  ({', '.join(part for part in (narrowed, view) if part)})", style="cyan")

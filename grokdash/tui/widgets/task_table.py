@@ -20,23 +20,13 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from grokdash.models import Status
-from grokdash.poller import is_gone
+from grokdash import palette
 from grokdash.tracked import TrackedTask
-from grokdash.tui.view import GAP, Column, cell_text, fit, layout
+from grokdash.tui.view import GAP, Column, cell_text, fit, layout, state_of
 
 MARK = "●"
 GUTTER = 2
 """Room for the mark of a marked row."""
-
-STATUS_COLORS = {
-    "new": "bright_black",
-    Status.QUEUED: "blue",
-    Status.PROCESSING: "yellow",
-    Status.COMPLETED: "green",
-    Status.FAILED: "red",
-}
-OTHER_COLOR = "magenta"
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -262,10 +252,8 @@ class TaskTable(ScrollView, can_focus=True):
     @staticmethod
     def _cell_style(key: str, tracked: TrackedTask) -> Style:
         if key == "status":
-            if is_gone(tracked):
-                return Style(color="red", bold=True)
-            color = STATUS_COLORS.get(tracked.status or "new", OTHER_COLOR)
-            return Style(color=color, bold=tracked.status == Status.FAILED)
+            state = state_of(tracked)
+            return Style(color=palette.color(state), bold=state in palette.ALARMING)
         if key == "error":
             return Style(color="red")
         if key in ("checked", "age", "model"):
