@@ -19,9 +19,9 @@ from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings, state_dir
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, save_task
-from grokdash.errors import ApiError, GrokdashError, InvalidIdError, UsageError, safe_snippet
+from grokdash.errors import ApiError, GrokdashError, UsageError, safe_snippet
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, Task, check_id
+from grokdash.models import Status, Task, partition_ids
 from grokdash.output import (
     QueryResult,
     change_line,
@@ -185,13 +185,8 @@ def _unique(ids: Iterable[str]) -> list[str]:
 
 
 def _split_valid(ids: Iterable[str]) -> tuple[list[str], list[QueryResult]]:
-    valid, refused = [], []
-    for task_id in _unique(ids):
-        try:
-            valid.append(check_id(task_id))
-        except InvalidIdError as error:
-            refused.append(QueryResult(task_id, error=error))
-    return valid, refused
+    valid, refused = partition_ids(ids)
+    return valid, [QueryResult(task_id, error=error) for task_id, error in refused]
 
 
 @cli.command()

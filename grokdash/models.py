@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -100,6 +101,17 @@ def check_id(task_id: str) -> str:
     if problem is not None:
         raise InvalidIdError(f"invalid task id {safe_snippet(task_id, 40)}: {problem}")
     return task_id
+
+
+def partition_ids(ids: Iterable[str]) -> tuple[list[str], list[tuple[str, InvalidIdError]]]:
+    """The ids that can be sent, once each in the order given, and the others with why not."""
+    valid, refused = [], []
+    for task_id in dict.fromkeys(ids):
+        try:
+            valid.append(check_id(task_id))
+        except InvalidIdError as error:
+            refused.append((task_id, error))
+    return valid, refused
 
 
 def parse_task(body: bytes | str, expected_id: str | None = None) -> Task:

@@ -201,8 +201,11 @@ class Poller:
         in one write, off the event loop."""
         now = self._clock()
         if everything:
-            targets = [t for t in self._store.tasks() if (only is None or t.id in only) and not is_settled(t)]
-            targets += [t for t in self._store.tasks() if t.id in self._forced and t not in targets]
+            targets = [
+                t
+                for t in self._store.tasks()
+                if ((only is None or t.id in only) and not is_settled(t)) or t.id in self._forced
+            ]
         else:
             # Going through 10,000 tasks takes milliseconds: not on the event loop.
             targets = await asyncio.to_thread(self.due, now, only)

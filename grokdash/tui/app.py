@@ -22,8 +22,8 @@ from textual.widgets import Footer, Input
 from grokdash import desktop
 from grokdash.api import GrokClient, preload_transport
 from grokdash.downloads import Downloader, save_task
-from grokdash.errors import ApiError, GrokdashError
-from grokdash.models import ACTIVE_STATUSES, Status, Task, check_id
+from grokdash.errors import GrokdashError
+from grokdash.models import ACTIVE_STATUSES, Status, Task, partition_ids
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
 from grokdash.rules import CreateRequest, label_from_prompt
 from grokdash.store import TaskStore
@@ -516,12 +516,8 @@ class GrokdashApp(App[None]):
         if not ids:
             self.notify("No ids to add.", severity="warning")
             return
-        valid, refused = [], []
-        for task_id in dict.fromkeys(ids):
-            try:
-                valid.append(check_id(task_id))
-            except ApiError as error:
-                refused.append(error.message)
+        valid, invalid = partition_ids(ids)
+        refused = [error.message for _, error in invalid]
         added: list[str] = []
         if valid:
             outcome = await asyncio.to_thread(self.store.add, valid)

@@ -13,16 +13,9 @@ from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
 from grokdash.errors import ApiError
 from grokdash.models import Task
-from grokdash.rules import MODELS, CreateRequest, ModelRules, request_problems
+from grokdash.rules import MODELS, CreateRequest, billing_text, request_problems
 
 Send = Callable[[CreateRequest], Awaitable[Task]]
-
-
-def billing_line(rules: ModelRules, duration: int | None) -> str:
-    if rules.billing == "per_call":
-        return f"{rules.name} is billed per call: one charge for this video."
-    seconds = duration or rules.default_duration
-    return f"{rules.name} is billed per second of video: {seconds} s."
 
 
 class NewTaskScreen(ModalScreen[Task | None]):
@@ -164,7 +157,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
     def _revalidate(self) -> list[str]:
         request = self.request()
         problems = request_problems(request)
-        self.query_one("#billing", Static).update(billing_line(MODELS[request.model], request.duration))
+        self.query_one("#billing", Static).update(f"{request.model}: {billing_text(request)}")
         self.query_one("#problems", Static).update("\n".join(f"• {p}" for p in problems))
         self._set_confirming(False)
         self.query_one("#create", Button).disabled = bool(problems) or self._sending
