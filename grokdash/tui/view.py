@@ -5,6 +5,7 @@ No textual here, so all of it is tested without a terminal; the widgets only dra
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -199,9 +200,10 @@ GAP = 1
 MIN_FLEX_WIDTH = 16
 
 
-def layout(width: int, columns: Sequence[Column] = COLUMNS) -> list[tuple[Column, int]]:
+@functools.lru_cache(maxsize=16)
+def layout(width: int, columns: Sequence[Column] = COLUMNS) -> tuple[tuple[Column, int], ...]:
     """The columns that fit in `width`, with their widths: the least useful are dropped first, and the
-    flexible column (error) takes the rest."""
+    flexible column (error) takes the rest. Remembered per width: every line drawn asks."""
     kept = list(columns)
 
     def needed(chosen: list[Column]) -> int:
@@ -213,7 +215,9 @@ def layout(width: int, columns: Sequence[Column] = COLUMNS) -> list[tuple[Column
         kept.remove(min(kept, key=lambda column: column.priority))
     spare = width - (sum(column.width for column in kept) + GAP * (len(kept) - 1))
     flexible = [column for column in kept if not column.width]
-    return [(column, column.width or max(MIN_FLEX_WIDTH, spare // max(1, len(flexible)))) for column in kept]
+    return tuple(
+        (column, column.width or max(MIN_FLEX_WIDTH, spare // max(1, len(flexible)))) for column in kept
+    )
 
 
 def fit(text: str, width: int) -> str:

@@ -221,12 +221,12 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         return self._row(index, columns, width)
 
-    def _header(self, columns: list[tuple[Column, int]], width: int) -> Strip:
+    def _header(self, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
         style = self.get_component_rich_style("task-table--header")
         text = " " * GUTTER + (" " * GAP).join(set_cell_size(column.title, size) for column, size in columns)
         return Strip([Segment(set_cell_size(text, width), style)], width)
 
-    def _row(self, index: int, columns: list[tuple[Column, int]], width: int) -> Strip:
+    def _row(self, index: int, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
         tracked = self._rows[index]
         now = self._clock()
         base = self.rich_style
