@@ -84,6 +84,8 @@ class GrokdashApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
+        # Help first: on a narrow terminal the footer is cut at the right, and ? explains the rest.
+        Binding("question_mark", "help", "Help", id="help"),
         Binding("a", "add", "Add", id="add"),
         Binding("n", "new_task", "New", id="new"),
         Binding("enter", "details", "Details", id="details"),
@@ -92,7 +94,7 @@ class GrokdashApp(App[None]):
         Binding("o", "open_video", "Open", id="open"),
         Binding("d", "remove", "Untrack", id="remove"),
         Binding("u", "undo", "Undo", id="undo", show=False),
-        Binding("l", "label", "Label", id="label"),
+        Binding("l", "label", "Label", id="label", show=False),
         Binding("r", "poll", "Poll", id="poll"),
         Binding("R", "poll_all", "Poll all", id="poll_all", show=False),
         Binding("p", "pause", "Pause", id="pause"),
@@ -101,7 +103,6 @@ class GrokdashApp(App[None]):
         Binding("h", "hide_finished", "Hide done", id="hide_finished", show=False),
         Binding("f", "failed_only", "Failed", id="failed_only", show=False),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
-        Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 

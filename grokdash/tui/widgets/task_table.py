@@ -74,7 +74,7 @@ class TaskTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
-        Binding("space", "toggle_mark", "Mark", id="mark"),
+        Binding("space", "toggle_mark", "Mark", id="mark", show=False),
     ]
 
     EMPTY_MESSAGE = "No tasks tracked yet: press a to add ids."
