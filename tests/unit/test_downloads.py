@@ -329,6 +329,21 @@ async def test_a_network_error_keeps_the_part_for_a_resume(tmp_path):
     assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:100]
 
 
+async def test_what_arrived_before_the_connection_broke_is_kept(tmp_path):
+    def breaks_midway(request: httpx.Request) -> httpx.Response:
+        async def body():
+            yield VIDEO[:3000]
+            raise httpx.ReadError("connection reset")
+
+        return httpx.Response(200, content=body(), headers={"Content-Type": "video/mp4"})
+
+    # Writes go out a MiB at a time; the 3,000 bytes still waiting for theirs are kept all the same.
+    async with downloader(Server(breaks_midway)) as dl:
+        with pytest.raises(DownloadError, match="the 3,000 bytes saved so far are kept"):
+            await dl.download("abc", URL, tmp_path)
+    assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:3000]
+
+
 async def test_a_short_body_is_not_taken_for_a_whole_video(tmp_path):
     server = Server(
         lambda r: httpx.Response(
