@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
+from grokdash import socketbody
 from grokdash.api import Timeouts
 from grokdash.downloads import Downloader, DownloadError
 from grokdash.sim.media import sample_video
@@ -39,12 +42,14 @@ class ScriptedServer:
     """An HTTP/1.1 server on loopback that answers each request with the next scripted Answer and
     remembers the Range header of every request."""
 
-    def __init__(self, answers: list[Answer]) -> None:
+    def __init__(self, answers: list[Answer], tls: ssl.SSLContext | None = None) -> None:
         self.answers = answers
+        self.tls = tls
         self.ranges: list[str | None] = []
         self.released = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/video.mp4"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}/video.mp4"
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -52,6 +57,8 @@ class ScriptedServer:
         for answer in self.answers:
             try:
                 conn, _ = self.listener.accept()
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
             except OSError:
                 return
             with conn:
@@ -85,8 +92,8 @@ class ScriptedServer:
 def serve() -> Iterator:
     servers: list[ScriptedServer] = []
 
-    def start(*answers: Answer) -> ScriptedServer:
-        servers.append(ScriptedServer(list(answers)))
+    def start(*answers: Answer, tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        servers.append(ScriptedServer(list(answers), tls))
         return servers[-1]
 
     yield start
@@ -99,6 +106,11 @@ def full_length() -> dict[str, str | None]:
     return {"Content-Length": str(len(VIDEO)), "ETag": '"v1"'}
 
 
+def rest_of_video() -> dict[str, str | None]:
+    """Headers of the 206 answer to `Range: bytes=HALF-`."""
+    return {"Content-Range": f"bytes {HALF}-{len(VIDEO) - 1}/{len(VIDEO)}", "ETag": '"v1"'}
+
+
 async def test_a_connection_cut_mid_body_keeps_the_part_and_the_next_save_fetches_only_the_rest(
     serve, tmp_path: Path
 ):
@@ -107,7 +119,7 @@ async def test_a_connection_cut_mid_body_keeps_the_part_and_the_next_save_fetche
         Answer(
             VIDEO[HALF:],
             status="206 Partial Content",
-            headers={"Content-Range": f"bytes {HALF}-{len(VIDEO) - 1}/{len(VIDEO)}", "ETag": '"v1"'},
+            headers=rest_of_video(),
         ),
     )
     async with Downloader(timeouts=Timeouts(connect=5, read=5)) as dl:
@@ -119,6 +131,37 @@ async def test_a_connection_cut_mid_body_keeps_the_part_and_the_next_save_fetche
         path = await dl.download("cut", server.url, tmp_path)
     assert path.read_bytes() == VIDEO
     assert server.ranges == [None, f"bytes={HALF}-"]
+
+
+async def test_over_tls_the_body_is_read_off_the_socket_and_a_cut_transfer_resumes(
+    serve, tmp_path: Path, monkeypatch
+):
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    server = serve(
+        Answer(VIDEO[:HALF], headers=full_length()),
+        Answer(VIDEO[HALF:], status="206 Partial Content", headers=rest_of_video()),
+        tls=server_context,
+    )
+    direct: list[bool] = []
+
+    def spied(response: httpx.Response) -> socket.socket | None:
+        sock = raw_socket(response)
+        direct.append(isinstance(sock, ssl.SSLSocket))
+        return sock
+
+    monkeypatch.setattr(socketbody, "raw_socket", spied)
+    transport = httpx.HTTPTransport(verify=client_context)
+    async with Downloader(timeouts=Timeouts(connect=5, read=5), transport=transport) as dl:
+        with pytest.raises(DownloadError, match=f"the {HALF:,} bytes saved so far are kept"):
+            await dl.download("tls", server.url, tmp_path)
+        path = await dl.download("tls", server.url, tmp_path)
+    assert path.read_bytes() == VIDEO
+    assert server.ranges == [None, f"bytes={HALF}-"]
+    assert direct == [True, True]
 
 
 async def test_a_body_that_stops_arriving_times_out_and_keeps_what_came(serve, tmp_path: Path):
