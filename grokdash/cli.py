@@ -155,12 +155,13 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         subtitle=subtitle,
         notices=tuple(notices),
     )
+    app = GrokdashApp(config)
     try:
-        GrokdashApp(config).run()
+        app.run()
     finally:
         if running_demo is not None:
             running_demo.close()
-    return EXIT_OK
+    return app.return_code or EXIT_OK  # 1 when it stopped on an unexpected error
 
 
 # ---- status ---------------------------------------------------------------------------------------

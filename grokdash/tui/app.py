@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -23,6 +25,7 @@ from grokdash import desktop
 from grokdash.api import GrokClient, preload_transport
 from grokdash.downloads import Downloader, save_task
 from grokdash.errors import GrokdashError
+from grokdash.logs import log_path
 from grokdash.models import ACTIVE_STATUSES, Status, Task, partition_ids
 from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
 from grokdash.rules import CreateRequest, label_from_prompt
@@ -129,10 +132,35 @@ class GrokdashApp(App[None]):
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
         self.rounds_done = 0
+        """Poll rounds finished since start (tests wait on it; the summary does not show it)."""
         self._counts_cache: tuple[int, Counter[str], int] | None = None
         self._footer_state: tuple[bool | None, ...] = ()
-        """Poll rounds finished since start (tests wait on it; the summary does not show it)."""
         self.sub_title = config.subtitle
+        self.crash: str | None = None
+        """The sentence for the terminal after an unexpected error stopped the dashboard."""
+
+    # ---- an unexpected error -------------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's own handling prints a traceback with local variables (which may hold the key) on the
+        # terminal. It goes to the log file instead, through the formatter that masks the key.
+        log.error("the dashboard stopped on an unexpected error", exc_info=error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.bell()
+        self.crash = (
+            f"grokdash stopped on an unexpected error ({type(self._exception).__name__}); every "
+            f"tracked task is kept, and the details are in {log_path()}"
+        )
+        self.panic()  # closes the app, with nothing for Textual to print: `run` says what happened
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Run the dashboard; after an unexpected error, say so in one line (on standard error, plain
+        and unwrapped, so the log file's path can be copied whole)."""
+        super().run(*args, **kwargs)
+        if self.crash is not None:
+            print(self.crash, file=sys.stderr)
 
     # ---- layout -----------------------------------------------------------------------------------
 

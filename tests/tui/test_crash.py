@@ -1,0 +1,54 @@
+"""An unexpected error inside the dashboard: the terminal gets one sentence, the log file gets the
+traceback with the key masked, and the command exits 1."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from grokdash.logs import log_path, setup_logging
+from grokdash.secret import Secret
+from grokdash.tui.app import GrokdashApp
+
+SENTINEL = "sk-crash-sentinel-8d1f0c"
+
+
+@pytest.fixture
+def logging_with_key():
+    path = setup_logging(Secret(SENTINEL))
+    yield path
+    for handler in list(logging.getLogger("grokdash").handlers):
+        logging.getLogger("grokdash").removeHandler(handler)
+        handler.close()
+
+
+def test_an_unexpected_error_is_one_sentence_on_the_terminal_and_a_masked_traceback_in_the_log(
+    every_state_store, make_app, monkeypatch, capfd, logging_with_key
+):
+    def broken_help(self: GrokdashApp) -> None:
+        authorization = f"Bearer {SENTINEL}"  # a local of the failing frame, as in a request's code
+        raise RuntimeError(f"help is broken for {authorization[:6]}")
+
+    monkeypatch.setattr(GrokdashApp, "action_help", broken_help)
+    app = make_app(every_state_store)
+
+    async def press_help(pilot) -> None:
+        await pilot.press("question_mark")
+
+    app.run(headless=True, size=(100, 30), auto_pilot=press_help)
+
+    terminal = capfd.readouterr()
+    shown = terminal.out + terminal.err
+    assert app.return_code == 1
+    assert (
+        "grokdash stopped on an unexpected error (RuntimeError); every tracked task is kept, "
+        f"and the details are in {log_path()}\n"
+    ) in shown
+    assert "Traceback" not in shown and "broken_help" not in shown
+    assert SENTINEL not in shown
+
+    logged = log_path().read_text(encoding="utf-8")
+    assert "the dashboard stopped on an unexpected error" in logged
+    assert "Traceback" in logged and "RuntimeError: help is broken" in logged
+    assert SENTINEL not in logged
