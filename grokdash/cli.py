@@ -39,6 +39,7 @@ from grokdash.rules import (
     rules_text,
 )
 from grokdash.secret import Secret
+from grokdash.sim.ratelimit import RateLimit
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.transfer import export_tasks, read_import, split_ids
@@ -748,7 +749,24 @@ def _scenario_help() -> str:
     width = max(len(name) for name in SCENARIOS)
     lines += [f"  {name.ljust(width)}  {description}" for name, description in SCENARIOS.items()]
     lines.append("  (any other id)  a normal task: queued, then processing, then completed")
+    lines += [
+        "",
+        "With --rate-limit, every request of a key counts, whatever its id. A refused one does not count; "
+        "its Retry-After is the whole seconds until the window has room.",
+    ]
     return "\n".join(lines)
+
+
+class _RateLimitType(click.ParamType):
+    name = "N[/SECONDS]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, RateLimit):
+            return value
+        try:
+            return RateLimit.parse(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 def _seconds_option(flag: str, default: float, help_text: str) -> Callable[[F], F]:
@@ -765,6 +783,12 @@ def _seconds_option(flag: str, default: float, help_text: str) -> Callable[[F], 
 @_seconds_option("--latency", 0.0, "Seconds added to every answer.")
 @_seconds_option("--slow", 5.0, "Seconds a 'slow' task takes to answer.")
 @click.option(
+    "--rate-limit",
+    type=_RateLimitType(),
+    help="Let each API key make at most N requests in any SECONDS (default 1), e.g. 100/60; beyond "
+    "that, answer 429 with Retry-After. Default: no limit.",
+)
+@click.option(
     "--video-size",
     type=click.FloatRange(0, min_open=True),
     metavar="MB",
@@ -780,6 +804,7 @@ def sim(
     processing: float,
     latency: float,
     slow: float,
+    rate_limit: RateLimit | None,
     video_size: float | None,
     **flags: Any,
 ) -> int:
@@ -798,12 +823,15 @@ def sim(
             timings=Timings(queued_seconds=queued, processing_seconds=processing),
             latency=latency,
             slow_seconds=slow,
+            rate_limit=rate_limit,
             on_request=lambda record: click.echo(record.describe()),
             video=video,
         )
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     click.echo(f"Simulated API at {server.base_url}  (Ctrl-C stops it)")
+    if rate_limit is not None:
+        click.echo(f"Rate limit: {rate_limit.describe()}; beyond it 429 with Retry-After")
     click.echo(
         f"Try:  GROKDASH_BASE_URL={server.base_url} GROKDASH_API_KEY=demo grokdash status hello fail-1"
     )

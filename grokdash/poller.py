@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from grokdash.errors import ApiError, AuthError, RateLimitedError
 from grokdash.models import Status, Task
+from grokdash.pacing import Pacer
 from grokdash.tracked import TrackedTask
 
 if TYPE_CHECKING:
@@ -136,7 +138,8 @@ class Poller:
     """Polls the tracked tasks that are due, at most `concurrency` requests at once.
 
     A 429 on any task pauses every task until the server's Retry-After has passed: the limit is the
-    account's, not the task's.
+    account's, not the task's. From then on requests are paced (see pacing.py): small batches, the most
+    overdue tasks first, so the server never again sees every due task at once.
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class Poller:
         self._clock = clock
         self.paused_until: float | None = None
         """No request before this time (unix seconds): the server rate-limited us."""
+        self.pacer = Pacer()
         self._forced: set[str] = set()
         self._due_cache: tuple[tuple[int, frozenset[str] | None], float | None] | None = None
 
@@ -174,14 +178,15 @@ class Poller:
         return chosen
 
     def next_wake(self, now: float, only: set[str] | None = None) -> float | None:
-        """The earliest moment any task will be due, or None when every task is settled."""
-        if self._forced:
-            return now
-        wake = self._earliest_due(only)
+        """The earliest moment a round would ask about something, or None when every task is settled."""
+        wake = now if self._forced else self._earliest_due(only)
         if wake is None:
             return None
-        if self.paused_until is not None:
-            wake = max(wake, self.paused_until)
+        # A forced poll waits for a rate-limit pause and the next paced batch too: waking before them
+        # would only make rounds that cannot send.
+        for not_before in (self.paused_until, self.pacer.not_before):
+            if not_before is not None:
+                wake = max(wake, not_before)
         return wake
 
     def _earliest_due(self, only: set[str] | None) -> float | None:
@@ -200,6 +205,9 @@ class Poller:
         """Ask about every due task (or, with `everything`, every unsettled one), then store the answers
         in one write, off the event loop."""
         now = self._clock()
+        budget = self.pacer.budget(now)
+        if budget == 0:  # paced, and the last batch went out less than a gap ago
+            return RoundReport()
         if everything:
             targets = [
                 t
@@ -209,46 +217,71 @@ class Poller:
         else:
             # Going through 10,000 tasks takes milliseconds: not on the event loop.
             targets = await asyncio.to_thread(self.due, now, only)
+        if budget is not None and len(targets) > budget:
+            targets = await asyncio.to_thread(self._most_overdue, targets, budget)
         self._forced.difference_update(t.id for t in targets)
         report = RoundReport()
         if not targets:
             return report
 
-        gate = asyncio.Semaphore(self.concurrency)
         changes: dict[str, Callable[[TrackedTask], TrackedTask]] = {}
 
         async def ask(task_id: str) -> None:
-            async with gate:
+            report.asked += 1
+            ticket = self.pacer.sent(self._clock())
+            try:
+                task = await self._get_task(task_id)
+            except ApiError as error:
+                report.failed += 1
+                at = self._clock()
+                changes[task_id] = lambda old, error=error, at=at: old.with_error(error, at)
+                self._note_error(error, at, report, ticket)
+                return
+            report.answered += 1
+            at = self._clock()
+            self.pacer.answered(ticket, at)
+            changes[task_id] = lambda old, task=task, at=at: old.with_answer(task, at)
+
+        pending = iter(targets)
+
+        async def work() -> None:
+            for tracked in pending:  # one iterator shared by every worker: each target is taken once
                 if self.paused_until is not None and self._clock() < self.paused_until:
                     report.skipped += 1
-                    return
-                report.asked += 1
-                try:
-                    task = await self._get_task(task_id)
-                except ApiError as error:
-                    report.failed += 1
-                    at = self._clock()
-                    changes[task_id] = lambda old, error=error, at=at: old.with_error(error, at)
-                    self._note_error(error, at, report)
-                    return
-                report.answered += 1
-                at = self._clock()
-                changes[task_id] = lambda old, task=task, at=at: old.with_answer(task, at)
+                else:
+                    await ask(tracked.id)
 
-        await asyncio.gather(*(ask(tracked.id) for tracked in targets))
+        # `concurrency` workers, not a task per target: creating 10,000 tasks at once holds the loop
+        # for a fifth of a second.
+        await asyncio.gather(*(work() for _ in range(min(self.concurrency, len(targets)))))
         report.changed = await asyncio.to_thread(self._store.update, changes)
         return report
 
-    def _note_error(self, error: ApiError, at: float, report: RoundReport) -> None:
+    def _most_overdue(self, targets: list[TrackedTask], budget: int) -> list[TrackedTask]:
+        """The `budget` targets that have waited longest (forced ones first), so a paced backlog is
+        worked through in turn and no task waits behind others polled again and again."""
+
+        def due_at(tracked: TrackedTask) -> float:
+            due = None if tracked.id in self._forced else next_poll_at(tracked, self.policy)
+            return float("-inf") if due is None else due
+
+        return heapq.nsmallest(budget, targets, key=due_at)
+
+    def _note_error(self, error: ApiError, at: float, report: RoundReport, ticket: int) -> None:
         report.errors.append(error)
         if isinstance(error, RateLimitedError):
             wait = error.retry_after if error.retry_after is not None else self.policy.rate_limit_wait
             until = at + wait
             self.paused_until = max(self.paused_until or 0.0, until)
             report.rate_limited_until = self.paused_until
+            pace = self.pacer.limited(ticket, at, wait)
             log.info("rate limited: every task waits %.1fs", wait)
-        elif isinstance(error, AuthError):
-            report.auth_error = error
+            if pace is not None:
+                log.info("rate limited: from now on %s", pace.describe())
+        else:
+            self.pacer.answered(ticket, at, error.kind)
+            if isinstance(error, AuthError):
+                report.auth_error = error
 
 
 Sleep = Callable[[float], Awaitable[None]]

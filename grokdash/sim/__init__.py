@@ -5,6 +5,7 @@ Standard library only for the server; nothing here imports textual.
 """
 
 from grokdash.sim.log import RequestLog, RequestRecord
+from grokdash.sim.ratelimit import RateLimit
 from grokdash.sim.scenarios import SCENARIO_RULE, SCENARIOS, scenario_for
 from grokdash.sim.server import API_PREFIX, SimServer
 from grokdash.sim.state import Timings
@@ -13,6 +14,7 @@ __all__ = [
     "API_PREFIX",
     "SCENARIOS",
     "SCENARIO_RULE",
+    "RateLimit",
     "RequestLog",
     "RequestRecord",
     "SimServer",

@@ -83,5 +83,5 @@ def bad_gateway() -> Response:
     return Response(502, BAD_GATEWAY_PAGE, "text/html")
 
 
-def rate_limited(retry_after: str) -> Response:
-    return error_response(429, "too many requests, please slow down", headers=(("Retry-After", retry_after),))
+def rate_limited(retry_after: str, message: str = "too many requests, please slow down") -> Response:
+    return error_response(429, message, headers=(("Retry-After", retry_after),))

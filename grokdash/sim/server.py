@@ -24,6 +24,7 @@ from grokdash.sim import answers, media
 from grokdash.sim.answers import Response, error_response
 from grokdash.sim.create import parse_create
 from grokdash.sim.log import NO_ANSWER, RequestLog, RequestRecord
+from grokdash.sim.ratelimit import RateLimit, RateLimiter, retry_after_header
 from grokdash.sim.scenarios import scenario_for
 from grokdash.sim.state import DEFAULT_MODEL, DEFAULT_TIMINGS, TaskStore, Timings
 
@@ -227,19 +228,37 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             task_id = unquote(segment) if kind == "query" else None
             return error_response(401, "invalid api key"), task_id, False
+        refused = self._over_rate_limit()
+        if refused is not None:
+            return refused, unquote(segment) if kind == "query" else None, True
         if kind == "create":
             response, task_id = self._create(body)
             return response, task_id, True
         task_id = unquote(segment)
         return self._query(task_id), task_id, True
 
-    def _key_accepted(self) -> bool:
+    def _bearer_key(self) -> str | None:
         scheme, _, key = self.headers.get("Authorization", "").strip().partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or not key:
+        return key if scheme.lower() == "bearer" and key else None
+
+    def _key_accepted(self) -> bool:
+        key = self._bearer_key()
+        if key is None:
             return False
         expected = self.server.sim.key
         return expected is None or hmac.compare_digest(key.encode(), expected.encode())
+
+    def _over_rate_limit(self) -> Response | None:
+        """429 when this key has used up its allowance (the limit is the key's, whatever the task)."""
+        limiter = self.server.sim.limiter
+        if limiter is None:
+            return None
+        wait = limiter.admit(self._bearer_key() or "")
+        if wait is None:
+            return None
+        message = f"too many requests: at most {limiter.limit.describe()}"
+        return answers.rate_limited(retry_after_header(wait), message)
 
     def _query(self, task_id: str) -> Response | _Hang:
         sim = self.server.sim
@@ -349,10 +368,12 @@ class SimServer:
         latency: float = 0.0,
         slow_seconds: float = 5.0,
         retry_after_seconds: int = 2,
+        rate_limit: RateLimit | None = None,
         on_request: Callable[[RequestRecord], None] | None = None,
         video: bytes | None = None,
     ) -> None:
-        """`video`: the file every media URL serves (default: the bundled sample, about 30 KB)."""
+        """`video`: the file every media URL serves (default: the bundled sample, about 30 KB).
+        `rate_limit`: refuse a key's requests beyond it with 429 and Retry-After (default: no limit)."""
         if key == "":
             raise ValueError("the simulator's key must not be empty (use None to accept any key)")
         self.key = key
@@ -361,6 +382,8 @@ class SimServer:
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.retry_after_seconds = retry_after_seconds
+        self.limiter: RateLimiter | None = None
+        self.rate_limit = rate_limit
         self.on_request = on_request
         """Called with each request's record as it is answered (the `grokdash sim` console log)."""
         self.video = media.sample_video() if video is None else video
@@ -378,6 +401,15 @@ class SimServer:
         self.host = host
         self.port: int = self._httpd.server_port
         self.base_url = f"http://{host}:{self.port}{API_PREFIX}"
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The key-wide rate limit, or None. Settable while serving (a fresh window starts)."""
+        return None if self.limiter is None else self.limiter.limit
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        self.limiter = None if limit is None else RateLimiter(limit, self.clock)
 
     def result_url(self, task_id: str) -> str:
         """The query URL for a task id, percent-encoded as one path segment."""

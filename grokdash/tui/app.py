@@ -303,6 +303,8 @@ class GrokdashApp(App[None]):
         if wake is None:
             return "every task is final"
         state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
+        if self._poller.pacer.pace is not None:  # why answers now come in small batches
+            state += f" · paced to {self._poller.pacer.pace.describe()}"
         backing_off = self._counts()[1]
         return state + (f" · {backing_off} backing off" if backing_off else "")
 
