@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import textwrap
 import time
@@ -20,6 +21,7 @@ from grokdash.config import SPECS, ConfigError, Settings, load_settings, state_d
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, save_task
 from grokdash.errors import ApiError, GrokdashError, UsageError, safe_snippet
+from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, Task, partition_ids
 from grokdash.output import (
@@ -412,6 +414,29 @@ def watch(
         raise stopped_by.auth_error
     ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
     return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
+
+
+@cli.command(short_help="Save the API key in the config file, readable by you only.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the key from standard input.")
+@settings_options
+@click.pass_context
+def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
+    """Ask for the API key (typing is not shown) and save it as api_key in the config file, which is
+    created, or rewritten, readable by you only (mode 600). The file's other settings and comments are
+    kept. The key is never a flag, so it stays out of shell history and the process list."""
+    settings = _settings(ctx, flags)  # a config file that cannot be read is said before asking
+    path = settings.config_path
+    if from_stdin or not sys.stdin.isatty():
+        key = sys.stdin.readline().strip()
+    else:
+        key = click.prompt("API key", hide_input=True, prompt_suffix=" (not shown): ").strip()
+    was_open = save_api_key(path, key)
+    click.echo(f"saved the API key {Secret(key).masked()} in {path}, readable by you only")
+    if was_open:
+        click.echo("(other users could read that file before; they cannot any more)")
+    if os.environ.get("GROKDASH_API_KEY"):
+        click.echo("grokdash: note: GROKDASH_API_KEY is set, and it wins over the config file", err=True)
+    return EXIT_OK
 
 
 @cli.command(short_help="Print the tracked list as JSON or CSV.")
