@@ -25,6 +25,7 @@ from grokdash.errors import (
     RequestTimeoutError,
     ServerError,
     error_for_status,
+    printable,
     safe_snippet,
 )
 from grokdash.models import Task, check_id, parse_task
@@ -54,7 +55,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit() but not to int()
         return float(min(int(value[:9]), 86_400))
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -190,7 +191,7 @@ class GrokClient:
         if isinstance(body, dict):
             for field in ("msg", "message", "error", "detail"):
                 if isinstance(body.get(field), str) and body[field]:
-                    return redact(body[field], self._key)[:300]
+                    return printable(redact(body[field], self._key)[:300])
         return redact(safe_snippet(response.content), self._key)
 
     def _raise_for_status(self, response: httpx.Response, *, what: str) -> None:

@@ -63,15 +63,31 @@ def _text(value: Any) -> str:
 
 
 def _path(value: Any) -> Path:
-    return Path(_text(value)).expanduser()
+    text = _text(value)
+    if "\x00" in text:  # no system call takes it: it would fail later, as a crash
+        raise ValueError("must be a path without NUL characters")
+    return Path(text).expanduser()
 
 
 def _base_url(value: Any) -> str:
     url = _text(value).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "https://[::1" and the like
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
         raise ValueError("must be an http:// or https:// URL with a host")
     return url
+
+
+def _api_key(value: Any) -> str:
+    """The key goes into an HTTP header: a character that cannot go there would fail every request,
+    and the error about it would quote the key. So it is refused here, where the key is never shown."""
+    key = _text(value)
+    if not all(" " <= char <= "~" for char in key):
+        raise ValueError("must be printable ASCII text (no accents, line breaks or control characters)")
+    return key
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -176,7 +192,7 @@ class SettingSpec:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "api_key",
-        _text,
+        _api_key,
         lambda: None,
         "API key (never a flag, never printed)",
         env="GROKDASH_API_KEY",
@@ -385,6 +401,10 @@ def _read_config_file(path: Path, explicit: bool) -> tuple[dict[str, Any], list[
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+        raise ConfigError(
+            f"config file {path} is not valid TOML: it holds a number too long to read"
+        ) from None
 
     unknown = sorted(set(data) - set(SPECS))
     if unknown:

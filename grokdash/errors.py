@@ -11,17 +11,23 @@ from typing import Any, ClassVar
 SNIPPET_LENGTH = 80
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (escape sequences, carriage returns, bidi
+    overrides) written as its escape, so text from a server or a file is shown, never obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
+
+
 def safe_snippet(value: Any, limit: int = SNIPPET_LENGTH) -> str:
     """A short, quoted, printable rendering of `value` for an error message."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     text = value if isinstance(value, str) else repr(value)
     shortened = len(text) > limit
-    text = text[:limit]
-    printable = "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
-    )
-    return repr(printable + ("…" if shortened else ""))
+    return repr(printable(text[:limit]) + ("…" if shortened else ""))
 
 
 class GrokdashError(Exception):

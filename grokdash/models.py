@@ -170,6 +170,8 @@ def _decode_json(body: bytes | str) -> Any:
         raise ProtocolError(f"the answer is not valid JSON ({exc.msg}): {safe_snippet(stripped)}") from None
     except RecursionError:
         raise ProtocolError(f"the answer is nested too deeply to read: {safe_snippet(stripped)}") from None
+    except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+        raise ProtocolError(f"the answer holds a number too long to read: {safe_snippet(stripped)}") from None
 
 
 def _unwrap(data: Any, body: bytes | str) -> dict[str, Any]:
@@ -215,9 +217,13 @@ def _optional_number(data: dict[str, Any], name: str) -> float | None:
             value = float(value.strip())
         except ValueError:
             raise ProtocolError(f"field {name!r} should be a number, got {safe_snippet(value)}") from None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    try:
+        number = float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:  # an integer no float can hold
+        number = math.nan
+    if not math.isfinite(number):
         raise ProtocolError(f"field {name!r} should be a number, got {safe_snippet(value)}")
-    return float(value)
+    return number
 
 
 def format_seconds(seconds: float) -> str:

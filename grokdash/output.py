@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from grokdash import palette
-from grokdash.errors import ApiError
-from grokdash.models import Status, Task, format_seconds
+from grokdash.errors import ApiError, printable
+from grokdash.models import MAX_ID_LENGTH, Status, Task, format_seconds
 from grokdash.poller import is_gone, is_stale
 from grokdash.tracked import TrackedTask
 
@@ -83,8 +83,10 @@ def task_outcome(task: Task) -> str:
 def status_row(result: QueryResult, now: float) -> tuple[list[str], str]:
     if result.task is None:
         assert result.error is not None
+        # A refused id may be thousands of characters long: its row names it as the error does.
+        shown = result.id if len(result.id) <= MAX_ID_LENGTH else result.id[:40] + "…"
         return [
-            result.id,
+            shown,
             f"{ERROR_MARK[0]} {result.error.kind}",
             "-",
             "-",
@@ -120,7 +122,7 @@ def tracked_row(tracked: TrackedTask, now: float) -> tuple[list[str], str]:
 
 def render_table(header: Sequence[str], rows: Sequence[tuple[list[str], str]], *, color: bool) -> str:
     """Columns padded to their widest cell; the last column runs free so URLs are never cut."""
-    cells = [list(header), *[row for row, _ in rows]]
+    cells = [list(header), *[[printable(cell) for cell in row] for row, _ in rows]]
     widths = [max(len(line[column]) for line in cells) for column in range(len(header) - 1)]
     lines = []
     for index, line in enumerate(cells):
@@ -163,8 +165,8 @@ def change_line(before: TrackedTask | None, after: TrackedTask, now: float) -> s
             outcome = task_outcome(after.task)
             if outcome:
                 detail += f"  {outcome}"
-        return f"{clock}  {after.id}  {moved}{detail}"
+        return printable(f"{clock}  {after.id}  {moved}{detail}")
     new_error = after.last_error.message if after.last_error else None
     if new_error and new_error != old_error:
-        return f"{clock}  {after.id}  query failed ({after.last_error.kind}): {new_error}"
+        return printable(f"{clock}  {after.id}  query failed ({after.last_error.kind}): {new_error}")
     return None

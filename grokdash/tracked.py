@@ -7,6 +7,7 @@ them under its lock to whatever is on disk at that moment, and tests can check e
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ class QueryFailure:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QueryFailure:
-        return cls(kind=str(data["kind"]), message=str(data["message"]), at=float(data["at"]))
+        return cls(kind=str(data["kind"]), message=str(data["message"]), at=_time(data["at"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +132,15 @@ class TrackedTask:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrackedTask:
         """Read a stored record. Raises KeyError, TypeError, ValueError or ApiError when it is not one."""
+        task_id = _id(data["id"])
         answer = data.get("answer")
         last_error = data.get("last_error")
         return cls(
-            id=str(data["id"]),
-            added_at=float(data["added_at"]),
-            task=task_from_dict(answer, expected_id=str(data["id"])) if answer else None,
+            id=task_id,
+            added_at=_time(data["added_at"]),
+            task=task_from_dict(answer, expected_id=task_id) if answer else None,
             label=_optional_str(data.get("label")),
-            status_seen={str(k): float(v) for k, v in (data.get("status_seen") or {}).items()},
+            status_seen={str(k): _time(v) for k, v in (data.get("status_seen") or {}).items()},
             checked_at=_optional_float(data.get("checked_at")),
             last_error=QueryFailure.from_json(last_error) if last_error else None,
             recent_errors=tuple(QueryFailure.from_json(item) for item in data.get("recent_errors") or ()),
@@ -152,8 +154,23 @@ class TrackedTask:
         )
 
 
+def _id(value: Any) -> str:
+    """Text, or a whole number (as an API may send one); never `None` read as the id "None"."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    raise TypeError(f"a task id must be text, got {type(value).__name__}")
+
+
+def _time(value: Any) -> float:
+    """Unix seconds: NaN or infinity can be neither shown, nor sorted, nor written as JSON."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"a time must be a finite number, got {number}")
+    return number
+
+
 def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    return None if value is None else _time(value)
 
 
 def _optional_str(value: Any) -> str | None:

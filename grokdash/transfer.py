@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -96,6 +97,8 @@ def _read_json(text: str, source: str) -> ImportPlan:
     except (json.JSONDecodeError, RecursionError) as exc:
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise ImportFileError(f"{source} is not valid JSON ({detail})") from None
+    except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+        raise ImportFileError(f"{source} cannot be read: it holds a number too long to read") from None
     if isinstance(data, dict):
         if data.get("format") != EXPORT_FORMAT or not isinstance(data.get("tasks"), list):
             raise ImportFileError(f"{source} is a JSON object but not a grokdash export")
@@ -140,7 +143,9 @@ def _read_csv(text: str, source: str) -> ImportPlan:
 
 
 def _float_or_none(value: Any) -> float | None:
+    """A time from a spreadsheet cell; anything that is not a finite number counts as not given."""
     try:
-        return float(value) if value not in (None, "") else None
+        number = float(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None

@@ -15,6 +15,7 @@ from enum import StrEnum
 from rich.cells import cell_len, set_cell_size
 
 from grokdash import palette
+from grokdash.errors import printable
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
 from grokdash.poller import is_gone, is_stale
 from grokdash.tracked import TrackedTask
@@ -221,7 +222,10 @@ def layout(width: int, columns: Sequence[Column] = COLUMNS) -> tuple[tuple[Colum
 
 
 def fit(text: str, width: int) -> str:
-    """`text` in exactly `width` cells: padded, or cut with an ellipsis so a cut never looks whole."""
+    """`text` in exactly `width` cells: padded, or cut with an ellipsis so a cut never looks whole.
+    Control characters (from a server's status or error, or an imported label) are shown escaped:
+    a terminal would obey them."""
+    text = printable(text)
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…"
