@@ -220,14 +220,17 @@ def report(
             f"the server asked to wait {first_wait:.2f} s; the next request came {waited:.2f} s later "
             f"(goal >= {first_wait:.2f})"
         )
-        span = (max(times) - resumed) if later else 0.0
-        rate = (len(later) - 1) / span if span > 0 else 0.0
-        allowed = limit.requests / limit.seconds
+        # The mean over whole windows of the limit's length: batches are bursts, and a span cut
+        # between two of them would count one batch too many or too few.
+        windows = max(1, int((start + run["seconds"] - resumed) // limit.seconds))
+        sent = sum(1 for at in times if resumed <= at < resumed + windows * limit.seconds)
+        rate, allowed = sent / (windows * limit.seconds), limit.requests / limit.seconds
         busiest = busiest_window(times, resumed, limit.seconds)
         print(
-            f"request rate after the wait: {rate:.1f}/s vs the limit {allowed:g}/s -> ratio "
-            f"{rate / allowed:.2f} (goal <= 1); busiest {limit.seconds:g}-s window {busiest} requests "
-            f"(limit {limit.requests}) -> ratio {busiest / limit.requests:.2f} (goal <= 1)"
+            f"request rate after the wait: {rate:.1f}/s (mean of {windows} windows of {limit.seconds:g} s) "
+            f"vs the limit {allowed:g}/s -> ratio {rate / allowed:.2f} (goal <= 1); busiest window "
+            f"{busiest} requests of {limit.requests} allowed -> ratio {busiest / limit.requests:.2f} "
+            "(goal <= 1)"
         )
     stalls = run["stalls"]
     print(

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import heapq
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -166,16 +167,23 @@ class Poller:
         """Poll these at the next round, even when final, gone or backing off."""
         self._forced.update(ids)
 
-    def due(self, now: float, only: set[str] | None = None) -> list[TrackedTask]:
+    def due(self, now: float, only: set[str] | None = None, limit: int | None = None) -> list[TrackedTask]:
+        """The tasks to ask about now (forced ones included). With `limit`, at most that many: those that
+        have waited longest, forced ones first, so a paced backlog is worked through in turn and no task
+        waits behind others asked about again and again."""
         if self.paused_until is not None and now < self.paused_until:
             return []
-        chosen = []
-        for tracked in self._store.tasks():
+        chosen: list[tuple[float, int, TrackedTask]] = []
+        for n, tracked in enumerate(self._store.tasks()):
             if only is not None and tracked.id not in only:
                 continue
-            if tracked.id in self._forced or is_due(tracked, now, self.policy):
-                chosen.append(tracked)
-        return chosen
+            if tracked.id in self._forced:
+                chosen.append((-math.inf, n, tracked))
+            elif (due := next_poll_at(tracked, self.policy)) is not None and due <= now:
+                chosen.append((due, n, tracked))
+        if limit is not None and len(chosen) > limit:
+            chosen = heapq.nsmallest(limit, chosen)  # (due, position): ties keep the order added
+        return [tracked for _, _, tracked in chosen]
 
     def next_wake(self, now: float, only: set[str] | None = None) -> float | None:
         """The earliest moment a round would ask about something, or None when every task is settled."""
@@ -216,9 +224,9 @@ class Poller:
             ]
         else:
             # Going through 10,000 tasks takes milliseconds: not on the event loop.
-            targets = await asyncio.to_thread(self.due, now, only)
-        if budget is not None and len(targets) > budget:
-            targets = await asyncio.to_thread(self._most_overdue, targets, budget)
+            targets = await asyncio.to_thread(self.due, now, only, budget)
+        if budget is not None:
+            targets = targets[:budget]
         self._forced.difference_update(t.id for t in targets)
         report = RoundReport()
         if not targets:
@@ -256,16 +264,6 @@ class Poller:
         await asyncio.gather(*(work() for _ in range(min(self.concurrency, len(targets)))))
         report.changed = await asyncio.to_thread(self._store.update, changes)
         return report
-
-    def _most_overdue(self, targets: list[TrackedTask], budget: int) -> list[TrackedTask]:
-        """The `budget` targets that have waited longest (forced ones first), so a paced backlog is
-        worked through in turn and no task waits behind others polled again and again."""
-
-        def due_at(tracked: TrackedTask) -> float:
-            due = None if tracked.id in self._forced else next_poll_at(tracked, self.policy)
-            return float("-inf") if due is None else due
-
-        return heapq.nsmallest(budget, targets, key=due_at)
 
     def _note_error(self, error: ApiError, at: float, report: RoundReport, ticket: int) -> None:
         report.errors.append(error)
