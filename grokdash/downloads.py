@@ -15,10 +15,10 @@
 - Each transfer's request and body loop run in a worker thread over a synchronous httpx client (the
   async client reached a third to a half of curl's speed on loopback), so the event loop only sees
   progress reports. A plain Content-Length body is read straight off the socket in large reads
-  (`socketbody`), which takes the transfer from about half of curl's speed to par with it.
-- What arrived before a connection broke or a transfer was stopped is written to the `.part` too. A transport given to `Downloader` that
-  is async (such as the tests' `httpx.MockTransport`) is driven from the event loop instead, with the
-  same checks.
+  (`socketbody`), which takes the transfer from about half of curl's speed to par with it. A
+  transport given to `Downloader` that is async (such as the tests' `httpx.MockTransport`) is driven
+  from the event loop instead, with the same checks.
+- What arrived before a connection broke or a transfer was stopped is written to the `.part` too.
 """
 
 from __future__ import annotations

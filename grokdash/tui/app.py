@@ -155,12 +155,13 @@ class GrokdashApp(App[None]):
         )
         self.panic()  # closes the app, with nothing for Textual to print: `run` says what happened
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the dashboard; after an unexpected error, say so in one line (on standard error, plain
         and unwrapped, so the log file's path can be copied whole)."""
-        super().run(*args, **kwargs)
+        result = super().run(*args, **kwargs)
         if self.crash is not None:
             print(self.crash, file=sys.stderr)
+        return result
 
     # ---- layout -----------------------------------------------------------------------------------
 
