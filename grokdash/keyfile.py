@@ -30,8 +30,10 @@ def key_problem(key: str) -> str | None:
         return "the API key is empty"
     if len(key) > MAX_KEY_LENGTH:
         return f"the API key is longer than {MAX_KEY_LENGTH} characters"
-    if any(char.isspace() or not char.isprintable() for char in key):
-        return "the API key holds spaces or control characters"
+    # As strict as the settings loader (printable ASCII, for an HTTP header) and spaces refused too:
+    # in a pasted key they are a slip of the mouse.
+    if not all("!" <= char <= "~" for char in key):
+        return "the API key holds spaces, accents or control characters"
     return None
 
 
@@ -64,7 +66,7 @@ def save_api_key(path: Path, key: str) -> bool:
         raise ConfigError(f"config file {path} cannot be read ({reason}): nothing was saved") from None
     try:
         before = tomllib.loads(old_text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: a number of 4,300+ digits
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): nothing was saved") from None
     new_text = with_api_key(old_text, key)
     if not _same_but_the_key(before, new_text, key):
@@ -85,7 +87,7 @@ def _same_but_the_key(before: dict[str, object], new_text: str, key: str) -> boo
     """Whether `new_text` reads back as the settings `before`, with api_key set to `key`."""
     try:
         after = tomllib.loads(new_text)
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # TOMLDecodeError is one
         return False
     return after.pop("api_key", None) == key and after == {k: v for k, v in before.items() if k != "api_key"}
 
