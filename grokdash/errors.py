@@ -6,6 +6,7 @@ sentence, safe to show: no API key, no control characters, no page-long server a
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 SNIPPET_LENGTH = 80
@@ -140,7 +141,8 @@ def error_for_status(
     if status_code == 404:
         return NotFoundError(f"{what} was not found (HTTP 404)")
     if status_code == 429:
-        wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        # Whole seconds, rounded up: an HTTP-date Retry-After leaves a fraction nobody reads (1.73883 s).
+        wait = f"; retry after {math.ceil(retry_after)} s" if retry_after is not None else ""
         return RateLimitedError(f"rate limited by the server (HTTP 429){wait}", retry_after)
     if status_code >= 500:
         return ServerError(f"the server failed (HTTP {status_code}){said}", status_code)

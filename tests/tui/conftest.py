@@ -197,6 +197,12 @@ def every_state_store(tmp_path: Path) -> TaskStore:
     return store
 
 
+@pytest.fixture
+def store(tmp_path: Path, clock) -> TaskStore:
+    """An empty task database in `tmp_path`, on the test's fake clock (the one the simulator follows)."""
+    return TaskStore(tmp_path / "tasks.json", clock=clock)
+
+
 def closed_client() -> GrokClient:
     return GrokClient(CLOSED_URL, Secret("test-key"))
 
