@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -475,11 +475,11 @@ class GrokdashApp(App[None]):
         milliseconds, and the cursor moves often."""
         try:
             state = tuple(self.check_action(action, ()) for action in self.FOOTER_ACTIONS)
-        except NoMatches:  # the dashboard is closing: its table is gone
+            if state != self._footer_state:
+                self._footer_state = state
+                self.refresh_bindings()
+        except (NoMatches, ScreenStackError):  # the dashboard is closing: its table or screens are gone
             return
-        if state != self._footer_state:
-            self._footer_state = state
-            self.refresh_bindings()
 
     def on_task_table_cursor_moved(self, message: TaskTable.CursorMoved) -> None:
         self.refresh_footer()
