@@ -590,7 +590,9 @@ def _parse(raw: bytes, path: Path, previous: _Previous | None) -> _Loaded:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return _unreadable(f"it is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        # Some of json's messages end in "at" ("Unterminated string starting at"): say it once.
+        where = f"line {exc.lineno} column {exc.colno}"
+        return _unreadable(f"it is not valid JSON: {exc.msg.removesuffix(' at')} at {where}")
     except RecursionError:
         return _unreadable("it is nested too deeply to be a task database")
     if not isinstance(data, dict):
