@@ -334,14 +334,17 @@ class GrokdashApp(App[None]):
             log.exception("refreshing the task database failed")
             self.problem = str(error)
             changed = False
-        if changed:
-            self._note_new_statuses(self.store.tasks(), notify=False)
-            await self.rebuild()
-            gc.freeze()
-            self._wake.set()
-        else:
-            self.table.refresh_running()
-            self.update_summary()
+        try:
+            if changed:
+                self._note_new_statuses(self.store.tasks(), notify=False)
+                await self.rebuild()
+                gc.freeze()
+                self._wake.set()
+            else:
+                self.table.refresh_running()
+                self.update_summary()
+        except (NoMatches, ScreenStackError):  # the dashboard closed while the file was checked
+            return
 
     # ---- polling ----------------------------------------------------------------------------------
 

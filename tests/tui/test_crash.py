@@ -52,3 +52,13 @@ def test_an_unexpected_error_is_one_sentence_on_the_terminal_and_a_masked_traceb
     assert "the dashboard stopped on an unexpected error" in logged
     assert "Traceback" in logged and "RuntimeError: help is broken" in logged
     assert SENTINEL not in logged
+
+
+@pytest.mark.anyio
+async def test_the_once_a_second_tick_of_a_closing_dashboard_is_no_error(every_state_store, make_app):
+    app = make_app(every_state_store)
+    async with app.run_test(size=(100, 30)):
+        await app.table.remove()  # as while the dashboard closes: the table is gone
+        await app.tick()  # the ticker fires one last time
+        app.refresh_footer()  # and a cursor move arrives late
+        assert app.crash is None and app.return_code in (None, 0)
