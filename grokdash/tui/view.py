@@ -193,7 +193,7 @@ COLUMNS: Sequence[Column] = (
     Column("elapsed", "ELAPSED", 8, 90),
     Column("eta", "ETA", 8, 40),
     Column("video", "VIDEO", 5, 25),
-    Column("saved", "SAVED", 6, 50),
+    Column("saved", "SAVED", 7, 50),  # "expired" whole
     Column("checked", "CHECKED", 8, 10),
     Column("error", "ERROR", 0, 70),
 )
