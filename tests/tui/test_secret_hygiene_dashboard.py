@@ -6,13 +6,12 @@ file others can read, and plain http to another host, said before the key is eve
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,9 +28,9 @@ from grokdash.store import TaskStore
 from grokdash.tui.app import DashboardConfig, GrokdashApp
 from grokdash.tui.screens.details import DetailsScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
-from grokdash.tui.widgets.summary import SummaryBar
 
 from ..integration.cli import run_cli
+from .board import Dashboard
 
 pytestmark = pytest.mark.anyio
 
@@ -101,42 +100,16 @@ def quiet_desktop(monkeypatch) -> list[str]:
     return sent
 
 
-class Board:
-    def __init__(self, app: GrokdashApp, pilot) -> None:
-        self.app, self.pilot = app, pilot
+class Board(Dashboard):
+    """The shared Pilot moves, plus the screenshots taken along the way (searched for the key)."""
+
+    def __init__(self, app: GrokdashApp, pilot, clock) -> None:
+        super().__init__(app, pilot, clock)
         self.screenshots: list[str] = []
-
-    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not condition():
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await self.pilot.pause(0.02)
-
-    async def next_round(self, clock, advance: float) -> None:
-        clock.advance(advance)
-        done = self.app.rounds_done
-        self.app.wake_poller()
-        await self.until(lambda: self.app.rounds_done > done, "a poll round")
-        await self.pilot.pause()
-
-    async def press(self, *keys: str) -> None:
-        await self.pilot.press(*keys)
-        await self.pilot.pause()
-
-    async def select(self, task_id: str) -> None:
-        assert self.app.table.select(task_id), task_id
-        await self.pilot.pause()
 
     async def screenshot(self) -> None:
         await self.pilot.pause()
         self.screenshots.append(self.app.export_screenshot())
-
-    def summary(self) -> str:
-        return str(self.app.query_one(SummaryBar).render())
-
-    def toasts(self) -> list[str]:
-        return [f"{note.title} {note.message}" for note in self.app._notifications]
 
 
 @asynccontextmanager
@@ -156,7 +129,7 @@ async def dashboard(
     )
     app = GrokdashApp(config)
     async with app.run_test(size=SIZE) as pilot:
-        board = Board(app, pilot)
+        board = Board(app, pilot, clock)
         await board.until(lambda: app.rounds_done >= 1, "the first poll round")
         yield board
 
@@ -169,7 +142,7 @@ async def test_the_dashboard_never_shows_logs_stores_or_exports_the_key(
     screenshots: list[str] = []
 
     async with dashboard(store, clock, sim, SENTINEL, tmp_path) as board:
-        await board.next_round(clock, advance=35)
+        await board.next_round(advance=35)
         assert store.get("done-1").task.video_url
         await board.screenshot()
 
