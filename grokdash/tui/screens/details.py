@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from grokdash.errors import printable
 from grokdash.tracked import TrackedTask
 from grokdash.tui.view import cell_text, started_at, status_icon, status_word
 
@@ -48,7 +49,7 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
     rows: list[tuple[str, str | Text]] = [
-        ("Status", Text(f"{status_icon(tracked)} {status_word(tracked, now)}")),
+        ("Status", _plain(f"{status_icon(tracked)} {status_word(tracked, now)}")),
         ("Model", tracked.model or "-"),
         ("Label", tracked.label or "-"),
         ("Created", _when(started_at(tracked)) if task else "-"),
@@ -66,24 +67,24 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
     if transfer is not None:
         rows.append(("Saving", transfer.describe().removeprefix("saving: ")))
     if task and task.error:
-        rows.append(("Error", Text(task.error, style="red")))
+        rows.append(("Error", _plain(task.error, style="red")))
     if tracked.last_error:
         rows.append(
-            ("Last query", Text(f"{tracked.last_error.kind}: {tracked.last_error.message}", style="red"))
+            ("Last query", _plain(f"{tracked.last_error.kind}: {tracked.last_error.message}", style="red"))
         )
     for name, value in rows:
-        facts.add_row(name, value)
+        facts.add_row(name, _plain(value) if isinstance(value, str) else value)
 
     parts: list[RenderableType] = [facts, Text()]
     if tracked.status_seen:
         timeline = Table("first seen", "status", box=None, padding=(0, 2), header_style="bold")
         for status, seen in sorted(tracked.status_seen.items(), key=lambda item: item[1]):
-            timeline.add_row(_when(seen), status)
+            timeline.add_row(_when(seen), _plain(status))
         parts += [Text("Timeline", style="bold underline"), timeline, Text()]
     if tracked.recent_errors:
         errors = Table("when", "kind", "message", box=None, padding=(0, 2), header_style="bold")
         for failure in reversed(tracked.recent_errors):
-            errors.add_row(_when(failure.at), failure.kind, failure.message)
+            errors.add_row(_when(failure.at), _plain(failure.kind), _plain(failure.message))
         parts += [Text("Recent query errors", style="bold underline"), errors, Text()]
     if tracked.request:
         parts += [Text("Created here with", style="bold underline"), _json(tracked.request), Text()]
@@ -92,8 +93,16 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
     return Group(*parts)
 
 
+def _plain(text: str, style: str = "") -> Text:
+    """Text from a server, a file or the user, shown as it is: no markup read in it, and nothing a
+    terminal would act on (an escape sequence in an error once blanked half of this screen)."""
+    return Text(printable(text), style=style)
+
+
 def _json(data: object) -> Syntax:
-    return Syntax(json.dumps(data, indent=2, ensure_ascii=False), "json", word_wrap=True, theme="ansi_dark")
+    # Line by line: JSON's own line breaks stay; inside its strings a line break is already "\n".
+    text = "\n".join(printable(line) for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
+    return Syntax(text, "json", word_wrap=True, theme="ansi_dark")
 
 
 class DetailsScreen(ModalScreen[None]):
