@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -138,6 +139,19 @@ class GrokdashApp(App[None]):
         self.sub_title = config.subtitle
         self.crash: str | None = None
         """The sentence for the terminal after an unexpected error stopped the dashboard."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notify, with markup off: messages carry ids, labels and the server's words, which
+        are shown as they are ("[b]" in an id is not bold)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ---- an unexpected error -------------------------------------------------------------------------
 

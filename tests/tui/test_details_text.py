@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from grokdash.models import Task
@@ -35,3 +36,19 @@ def test_control_characters_are_shown_escaped_and_markup_is_shown_as_typed():
     assert "[red]not markup[/red] [/]" in text
     assert "m[/]" in text
     assert "fail\\x1b[2Jed" in text  # the timeline's status
+
+
+@pytest.mark.anyio
+async def test_ids_and_labels_that_look_like_markup_are_shown_as_typed_in_messages(store, clock):
+    from tests.tui.board import dashboard
+
+    async with dashboard(store, clock) as board:
+        await board.press("a")
+        await board.pilot.press(*"[/] [b]bold[/b]")
+        await board.press("enter")
+        await board.until(lambda: len(board.row_ids()) == 2, "the ids to go in")
+        assert sorted(board.row_ids()) == ["[/]", "[b]bold[/b]"]
+        notes = list(board.app._notifications)
+        assert any("[/], [b]bold[/b]" in note.message for note in notes)
+        assert not any(note.markup for note in notes)  # shown as typed: "[b]" is not bold
+        assert board.app.is_running and board.app.crash is None
