@@ -494,6 +494,17 @@ async def test_the_form_offers_only_what_the_model_allows(store, clock, sim):
         assert "per second" in str(form.query_one("#billing", Static).render())
 
 
+async def test_a_problem_quoting_what_was_typed_shows_it_as_typed(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board)
+        form.query_one("#model", Select).value = "grok_video3_max"
+        form.query_one("#prompt", TextArea).text = "x"
+        form.query_one("#images", TextArea).text = "ftp://[b]img[/b]"
+        await board.pilot.pause()
+        shown = form.query_one("#problems", Static).render()
+        assert "not 'ftp://[b]img[/b]'" in str(shown)  # "[b]" is not read as bold
+
+
 async def test_an_invalid_request_cannot_be_sent(store, clock, sim):
     async with dashboard(store, clock, sim) as board:
         form = await open_form(board)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -158,7 +159,8 @@ class NewTaskScreen(ModalScreen[Task | None]):
         request = self.request()
         problems = request_problems(request)
         self.query_one("#billing", Static).update(f"{request.model}: {billing_text(request)}")
-        self.query_one("#problems", Static).update("\n".join(f"• {p}" for p in problems))
+        # Text, not markup: a problem may quote what was typed ("[" in a URL is not a style).
+        self.query_one("#problems", Static).update(Text("\n".join(f"• {p}" for p in problems)))
         self._set_confirming(False)
         self.query_one("#create", Button).disabled = bool(problems) or self._sending
         return problems
@@ -210,7 +212,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
             task = await self._send(request)
         except ApiError as error:
             self._sending = False
-            self.query_one("#problems", Static).update(f"• {error.message}")
+            self.query_one("#problems", Static).update(Text(f"• {error.message}"))
             button.label = "Create…"
             button.variant = "primary"
             self._confirming = False
