@@ -23,7 +23,7 @@ import platformdirs
 
 from grokdash.api import DEFAULT_BASE_URL
 from grokdash.desktop import split_command
-from grokdash.errors import UsageError
+from grokdash.errors import UsageError, printable
 from grokdash.secret import Secret
 
 APP_NAME = "grokdash"
@@ -127,7 +127,8 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+    # json.dumps escapes the C0 controls only; DEL, C1 and bidi overrides would reach the terminal.
+    return key if _BARE_KEY.fullmatch(key) else printable(json.dumps(key, ensure_ascii=False))
 
 
 def _keymap(value: Any) -> dict[str, str]:

@@ -259,6 +259,9 @@ def test_any_config_file_soak(content, ls_env, tmp_path):
         (f'api_key = "{SECRET_PART}\\r\\nX-Evil: 1"', "api_key"),
         (f'api_key = "{SECRET_PART}é"', "api_key"),
         (f'api_key = "{SECRET_PART}\\u0000"', "api_key"),
+        # A keymap entry named by a character a terminal acts on (found by the soak run): named escaped.
+        ('keymap = {"\\u007f" = false}', 'keymap."\\x7f"'),
+        ('keymap = {"\\u202e" = false}', 'keymap."\\u202e"'),
     ],
 )
 def test_a_config_value_that_cannot_work_is_one_sentence_naming_file_and_setting(
