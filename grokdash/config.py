@@ -313,7 +313,9 @@ class Settings:
 
     def require_key(self) -> Secret:
         if not self.api_key:
-            raise ConfigError(f"no API key: set GROKDASH_API_KEY or api_key in {self.config_path}")
+            raise ConfigError(
+                f"no API key: run grokdash login, or set GROKDASH_API_KEY or api_key in {self.config_path}"
+            )
         return self.api_key
 
     def sends_key_in_clear(self) -> bool:

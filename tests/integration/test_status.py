@@ -135,7 +135,9 @@ def test_a_missing_key_is_one_sentence_and_exit_2(env, home):
     result = run_cli(["status", "hello"], {**env, "GROKDASH_API_KEY": ""})
     assert result.exit_code == 2
     config = home / "config" / "grokdash" / "config.toml"
-    assert result.stderr.strip() == f"grokdash: no API key: set GROKDASH_API_KEY or api_key in {config}"
+    assert result.stderr.strip() == (
+        f"grokdash: no API key: run grokdash login, or set GROKDASH_API_KEY or api_key in {config}"
+    )
     assert result.stdout == ""
 
 

@@ -56,7 +56,8 @@ def test_a_missing_key_names_both_places_to_set_it(home):
     with pytest.raises(ConfigError) as caught:
         load_settings({}, env={}).require_key()
     expected = (
-        f"no API key: set GROKDASH_API_KEY or api_key in {home / 'config' / 'grokdash' / 'config.toml'}"
+        "no API key: run grokdash login, or set GROKDASH_API_KEY or api_key in "
+        f"{home / 'config' / 'grokdash' / 'config.toml'}"
     )
     assert caught.value.message == expected
 
