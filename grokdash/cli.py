@@ -144,9 +144,7 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         store=store,
         open_store=lambda: TaskStore(settings.db),
         make_client=make_client if key else None,
-        no_poll_reason=(
-            f"no API key (run grokdash login, or set GROKDASH_API_KEY or api_key in {settings.config_path})"
-        ),
+        no_poll_reason="no API key (run grokdash login, or set GROKDASH_API_KEY)",  # fits 100 columns
         interval=interval,
         concurrency=settings.concurrency,
         keymap=dict(settings.keymap),
