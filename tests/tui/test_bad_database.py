@@ -53,6 +53,8 @@ async def test_a_bad_database_is_moved_aside_said_and_the_dashboard_works(
 
         asides = sorted(tmp_path.glob("tasks.json.corrupt-*"))
         assert len(asides) == 1 and asides[0].read_bytes() == content
+        # A toast is a message to the app: it is handled on a later turn of the loop than the open.
+        await board.until(lambda: bool(app._notifications), "the warning to show")
         told = [n for n in app._notifications if str(asides[0]) in n.message]
         assert len(told) == 1 and told[0].severity == "warning"
         assert_one_clear_sentence(told[0].message, db, asides[0])
