@@ -178,7 +178,8 @@ async def ends_final(board: Dashboard, fault: Fault, sim: SimServer, late: LateS
             # The SAVED cell says "expired"; the error cell starts the sentence, the details end it.
             row = row_text(board, fault.task_id)
             assert " expired " in row and "not saved: the video" in row
-            assert any(fault.says in toast for toast in board.toasts())
+            # The toast is a message to the app, handled a turn after the table shows the outcome.
+            await board.until(lambda: any(fault.says in toast for toast in board.toasts()), "the toast")
             saved_to = fact(await details_text(board, fault.task_id), "Saved to")
             assert saved_to.startswith("not saved: ") and fault.says in saved_to
         else:
