@@ -38,6 +38,8 @@ class Dashboard:
 
     def __init__(self, app: GrokdashApp, pilot, clock) -> None:
         self.app, self.pilot, self.clock = app, pilot, clock
+        self.screenshots: list[str] = []
+        """SVGs taken by `screenshot`, in order."""
 
     @property
     def table(self) -> TaskTable:
@@ -76,6 +78,10 @@ class Dashboard:
     async def select(self, task_id: str) -> None:
         assert self.table.select(task_id), f"{task_id} is not in the table"
         await self.pilot.pause()
+
+    async def screenshot(self) -> None:
+        await self.pilot.pause()
+        self.screenshots.append(self.app.export_screenshot())
 
     def toasts(self) -> list[str]:
         return [f"{n.title} {n.message}" for n in self.app._notifications]

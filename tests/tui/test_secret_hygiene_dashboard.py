@@ -11,8 +11,6 @@ import html
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -20,24 +18,20 @@ import pytest
 from textual.widgets import TextArea
 
 from grokdash import desktop
-from grokdash.api import GrokClient, Timeouts
 from grokdash.logs import setup_logging
 from grokdash.secret import Secret
-from grokdash.sim import SimServer
 from grokdash.store import TaskStore
-from grokdash.tui.app import DashboardConfig, GrokdashApp
+from grokdash.tui.app import GrokdashApp
 from grokdash.tui.screens.details import DetailsScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
 
 from ..integration.cli import run_cli
-from .board import Dashboard
+from .board import dashboard
 
 pytestmark = pytest.mark.anyio
 
 SENTINEL = "sk-SENTINEL-dash-7f3a9c1e5b2d4068"
 WRONG = SENTINEL + "-wrong"
-SIZE = (140, 36)
-INTERVAL = 5.0
 
 
 def needles(key: str) -> dict[str, str]:
@@ -100,40 +94,6 @@ def quiet_desktop(monkeypatch) -> list[str]:
     return sent
 
 
-class Board(Dashboard):
-    """The shared Pilot moves, plus the screenshots taken along the way (searched for the key)."""
-
-    def __init__(self, app: GrokdashApp, pilot, clock) -> None:
-        super().__init__(app, pilot, clock)
-        self.screenshots: list[str] = []
-
-    async def screenshot(self) -> None:
-        await self.pilot.pause()
-        self.screenshots.append(self.app.export_screenshot())
-
-
-@asynccontextmanager
-async def dashboard(
-    store: TaskStore, clock, sim: SimServer, key: str, tmp_path: Path
-) -> AsyncIterator[Board]:
-    def make_client() -> GrokClient:
-        return GrokClient(sim.base_url, Secret(key), timeouts=Timeouts(connect=2, read=2))
-
-    config = DashboardConfig(
-        store=store,
-        make_client=make_client,
-        interval=INTERVAL,
-        clock=clock,
-        desktop_notifications=False,
-        download_dir=tmp_path / "videos",
-    )
-    app = GrokdashApp(config)
-    async with app.run_test(size=SIZE) as pilot:
-        board = Board(app, pilot, clock)
-        await board.until(lambda: app.rounds_done >= 1, "the first poll round")
-        yield board
-
-
 async def test_the_dashboard_never_shows_logs_stores_or_exports_the_key(
     store, clock, sim, tmp_path, home, log_file, quiet_desktop
 ):
@@ -141,7 +101,7 @@ async def test_the_dashboard_never_shows_logs_stores_or_exports_the_key(
     seen: list[str] = []  # everything shown to the user besides the screenshots
     screenshots: list[str] = []
 
-    async with dashboard(store, clock, sim, SENTINEL, tmp_path) as board:
+    async with dashboard(store, clock, sim, key=SENTINEL, download_dir=tmp_path / "videos") as board:
         await board.next_round(advance=35)
         assert store.get("done-1").task.video_url
         await board.screenshot()
@@ -176,7 +136,7 @@ async def test_the_dashboard_never_shows_logs_stores_or_exports_the_key(
 
     # The same database, a key the server refuses: the refusal is said, the key is not.
     clock.advance(60)  # so the unfinished tasks are due at the first round
-    async with dashboard(store, clock, sim, WRONG, tmp_path) as board:
+    async with dashboard(store, clock, sim, key=WRONG, download_dir=tmp_path / "videos") as board:
         await board.until(lambda: "API key was refused" in board.summary(), "the refusal")
         await board.screenshot()
         await board.select("fail-1")
