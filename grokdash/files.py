@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
+
+PRIVATE_MODE = 0o600
+"""What mkstemp creates: readable and writable by the owner only."""
 
 
 def fsync_directory(folder: Path) -> None:
@@ -17,3 +21,35 @@ def fsync_directory(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def temp_prefix(target: Path) -> str:
+    """The name prefix of `replace_atomically`'s temp files for `target` (a leftover one can be found)."""
+    return f".{target.name}."
+
+
+def replace_atomically(
+    target: Path, payload: bytes, *, mode: int = PRIVATE_MODE, mtime_ns: int | None = None
+) -> os.stat_result:
+    """Write `payload` to a temp file beside `target` with `mode` (and `mtime_ns`), fsync it, rename it over
+    `target`, fsync the folder: a crash leaves the old file or the new one, never a part. The folder must
+    exist. Returns the new file's stat."""
+    folder = target.parent
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(target), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            if mode != PRIVATE_MODE and hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
+            if mtime_ns is not None and os.utime in os.supports_fd:
+                os.utime(handle.fileno(), ns=(mtime_ns, mtime_ns))
+            os.fsync(handle.fileno())
+            written = os.fstat(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_directory(folder)
+    return written

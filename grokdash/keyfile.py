@@ -9,15 +9,12 @@ new one.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 import tomllib
 from pathlib import Path
 
 from grokdash.config import ConfigError
-from grokdash.files import fsync_directory
+from grokdash.files import replace_atomically
 
 MAX_KEY_LENGTH = 1000
 _KEY_LINE = re.compile(r"^[ \t]*api_key[ \t]*=.*$")
@@ -97,18 +94,6 @@ def _toml_escape(text: str) -> str:
 
 
 def _write_private(target: Path, payload: bytes) -> None:
-    """Write a new file readable by its owner only (mkstemp makes it 0600), then rename it into place."""
-    folder = target.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_directory(folder)
+    """A new file readable by its owner only, renamed into place; its folder made owner-only if new."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    replace_atomically(target, payload)

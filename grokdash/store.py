@@ -22,7 +22,6 @@ import copy
 import json
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,7 +35,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
-from grokdash.files import fsync_directory
+from grokdash.files import PRIVATE_MODE, fsync_directory, replace_atomically, temp_prefix
 from grokdash.models import check_id, id_problem
 from grokdash.tracked import TrackedTask
 
@@ -48,7 +47,7 @@ LOCK_TIMEOUT = 30.0
 """Seconds to wait for another grokdash process to finish its write."""
 LOCK_POLL = 0.01
 """Seconds between tries while another process holds the lock (filelock polls; its default is 0.05)."""
-NEW_FILE_MODE = 0o600
+NEW_FILE_MODE = PRIVATE_MODE
 """Labels, prompts and video URLs are the user's business."""
 
 Signature = tuple[int, int, int]
@@ -459,7 +458,7 @@ class _AtomicJSONStorage(Storage):
     def _sweep_temp_files(self) -> None:
         """Temp files of writers killed mid-write (we hold the lock, so no live writer owns one)."""
         self._swept = True
-        prefix = _temp_prefix(self.path)
+        prefix = temp_prefix(self.path)
         with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
             for entry in entries:
                 if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
@@ -467,43 +466,21 @@ class _AtomicJSONStorage(Storage):
                         os.unlink(entry.path)
 
 
-def _temp_prefix(target: Path) -> str:
-    return f".{target.name}."
-
-
 def _write_atomically(target: Path, payload: bytes, after_mtime_ns: int | None) -> Signature:
-    """Write `payload` to a temp file beside `target`, fsync it, rename it over `target`, fsync the folder.
+    """Replace `target` with `payload` atomically, keeping its mode (a new file is owner-only).
 
     The new file's mtime is set past `after_mtime_ns` (the file it replaces), so each write changes the
     signature even when the filesystem reuses the inode and the clock's tick is coarse.
     """
-    folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = NEW_FILE_MODE
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(target), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            if mode != NEW_FILE_MODE and hasattr(os, "fchmod"):  # mkstemp made it 0o600
-                os.fchmod(handle.fileno(), mode)
-            if os.utime in os.supports_fd:
-                mtime = time.time_ns()
-                if after_mtime_ns is not None:
-                    mtime = max(mtime, after_mtime_ns + 1)
-                os.utime(handle.fileno(), ns=(mtime, mtime))
-            os.fsync(handle.fileno())
-            written = os.fstat(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_directory(folder)
-    return _signature(written)
+    mtime = time.time_ns()
+    if after_mtime_ns is not None:
+        mtime = max(mtime, after_mtime_ns + 1)
+    return _signature(replace_atomically(target, payload, mode=mode, mtime_ns=mtime))
 
 
 # Compact; ASCII-only, so any label survives; the data is never circular (it came from JSON).
