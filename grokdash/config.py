@@ -81,7 +81,7 @@ def _base_url(value: Any) -> str:
     return url
 
 
-def _api_key(value: Any) -> str:
+def parse_api_key(value: Any) -> str:
     """The key goes into an HTTP header: a character that cannot go there would fail every request,
     and the error about it would quote the key. So it is refused here, where the key is never shown."""
     key = _text(value)
@@ -193,7 +193,7 @@ class SettingSpec:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "api_key",
-        _api_key,
+        parse_api_key,
         lambda: None,
         "API key (never a flag, never printed)",
         env="GROKDASH_API_KEY",

@@ -13,7 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from grokdash.config import ConfigError
+from grokdash.config import ConfigError, parse_api_key
 from grokdash.files import replace_atomically
 
 MAX_KEY_LENGTH = 1000
@@ -27,10 +27,12 @@ def key_problem(key: str) -> str | None:
         return "the API key is empty"
     if len(key) > MAX_KEY_LENGTH:
         return f"the API key is longer than {MAX_KEY_LENGTH} characters"
-    # As strict as the settings loader (printable ASCII, for an HTTP header) and spaces refused too:
-    # in a pasted key they are a slip of the mouse.
-    if not all("!" <= char <= "~" for char in key):
-        return "the API key holds spaces, accents or control characters"
+    try:
+        parsed = parse_api_key(key)  # what every later command checks: printable ASCII, for a header
+    except ValueError as exc:
+        return f"the API key {exc}"
+    if parsed != key or " " in key:  # the loader would strip the ends; inside, a slip of the mouse
+        return "the API key holds spaces or line breaks"
     return None
 
 
