@@ -424,7 +424,9 @@ def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
     """Ask for the API key (typing is not shown) and save it as api_key in the config file, which is
     created, or rewritten, readable by you only (mode 600). The file's other settings and comments are
     kept. The key is never a flag, so it stays out of shell history and the process list."""
-    settings = _settings(ctx, flags)  # a config file that cannot be read is said before asking
+    # A config file that cannot be read is said before asking. Its warnings are not: "others can read
+    # the key, run chmod 600" is what login itself is about to fix, and it sends nothing over http.
+    settings = _settings(ctx, flags, echo_warnings=False)
     path = settings.config_path
     if from_stdin or not sys.stdin.isatty():
         key = sys.stdin.readline().strip()

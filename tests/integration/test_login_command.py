@@ -57,3 +57,14 @@ def test_a_broken_config_file_is_said_before_the_key_is_asked_and_left_alone(hom
     assert result.exit_code == 2
     assert str(path) in result.stderr and "not valid TOML" in result.stderr
     assert path.read_text() == "interval = [\n"
+
+
+def test_replacing_a_key_others_could_read_says_it_is_fixed_not_to_chmod(home, tmp_path: Path):
+    path = tmp_path / "open.toml"
+    path.write_text('api_key = "sk-old-key-0123456789"\n')
+    path.chmod(0o644)
+    result = run_cli(["login", "--config", str(path)], stdin=KEY)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no "run chmod 600" for what login has just done
+    assert "they cannot any more" in result.stdout
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
