@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from grokdash.logs import setup_logging
+from grokdash.secret import Secret
 from grokdash.sim import SimServer, Timings
 
 SIM_KEY = "test-key"
@@ -70,3 +73,20 @@ def sim(clock: FakeClock, sim_key: str) -> Iterator[SimServer]:
     )
     with server:
         yield server
+
+
+@pytest.fixture
+def log_to_state_dir(home: Path) -> Iterator[Callable[..., Path]]:
+    """`log_to_state_dir(key, level=INFO)`: grokdash logs to the real log file in this test's state dir,
+    masking `key`, as a command would set it up; the file is closed after the test."""
+
+    def start(key: str, level: int = logging.INFO) -> Path:
+        path = setup_logging(Secret(key), level=level)
+        assert path is not None and home in path.parents
+        return path
+
+    yield start
+    root = logging.getLogger("grokdash")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()

@@ -3,24 +3,19 @@ traceback with the key masked, and the command exits 1."""
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import pytest
 
-from grokdash.logs import log_path, setup_logging
-from grokdash.secret import Secret
+from grokdash.logs import log_path
 from grokdash.tui.app import GrokdashApp
 
 SENTINEL = "sk-crash-sentinel-8d1f0c"
 
 
 @pytest.fixture
-def logging_with_key():
-    path = setup_logging(Secret(SENTINEL))
-    yield path
-    for handler in list(logging.getLogger("grokdash").handlers):
-        logging.getLogger("grokdash").removeHandler(handler)
-        handler.close()
+def logging_with_key(log_to_state_dir) -> Path:
+    return log_to_state_dir(SENTINEL)
 
 
 def test_an_unexpected_error_is_one_sentence_on_the_terminal_and_a_masked_traceback_in_the_log(

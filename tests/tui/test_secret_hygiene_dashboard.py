@@ -18,8 +18,6 @@ import pytest
 from textual.widgets import TextArea
 
 from grokdash import desktop
-from grokdash.logs import setup_logging
-from grokdash.secret import Secret
 from grokdash.store import TaskStore
 from grokdash.tui.app import GrokdashApp
 from grokdash.tui.screens.details import DetailsScreen
@@ -74,14 +72,9 @@ def store(tmp_path: Path, clock) -> TaskStore:
 
 
 @pytest.fixture
-def log_file(home: Path) -> Path:
+def log_file(log_to_state_dir) -> Path:
     """The real log file in the state dir, at DEBUG so every record that could hold the key is written."""
-    path = setup_logging(Secret(SENTINEL), level=logging.DEBUG)
-    assert path is not None and home in path.parents
-    yield path
-    for handler in list(logging.getLogger("grokdash").handlers):
-        logging.getLogger("grokdash").removeHandler(handler)
-        handler.close()
+    return log_to_state_dir(SENTINEL, level=logging.DEBUG)
 
 
 @pytest.fixture(autouse=True)
