@@ -1,11 +1,18 @@
-"""downloads.py without a network: safe names, and the transfer over httpx.MockTransport servers that
-misbehave in ways the simulator does not (Range ignored, HTML, a broken connection, a full disk)."""
+"""downloads.py: safe names, and the transfer against a scripted video host on loopback that misbehaves
+in ways the simulator does not (Range ignored, HTML, a broken connection, a full disk). The host is a
+real HTTP server, so each download runs as it does for users: in a worker thread, with a plain
+Content-Length body read straight off the socket and a chunked or compressed one through httpx."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import gzip
 import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -14,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grokdash import downloads
+from grokdash.api import Timeouts
 from grokdash.downloads import (
     MAX_NAME_BYTES,
     Downloader,
@@ -27,7 +35,8 @@ from grokdash.sim.media import sample_video
 pytestmark = pytest.mark.anyio
 
 VIDEO = sample_video()
-URL = "https://cdn.example/v/abc.mp4?sig=1"
+GUARD = 5  # seconds; only reached when a transfer fails to stop or to start
+SHORT = Timeouts(connect=5, read=5)
 
 HOSTILE_IDS = [
     "../x",
@@ -161,39 +170,140 @@ def test_disk_errors_are_one_sentence(code, words):
     assert "kept in /d/x.part" in text
 
 
-# ---- over a mock server ---------------------------------------------------------------------------------
+# ---- against a scripted video host on loopback --------------------------------------------------------
 
 
-class Server:
-    """A scriptable video host: `answer(request)` returns the response; every request is kept."""
+@dataclass
+class Seen:
+    """A request as the host received it."""
 
-    def __init__(self, answer) -> None:
+    path: str
+    headers: dict[str, str]  # names in lower case
+
+
+@dataclass
+class Reply:
+    """One answer of the host: `status`, `headers` and `body`, promised whole (by Content-Length, or
+    chunked); with `cut_at`, only that many bytes of the body are sent before the connection closes,
+    and with `stall` the connection instead stays open and silent until the host shuts down."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    chunked: bool = False
+    cut_at: int | None = None
+    stall: bool = False
+
+
+Answer = Callable[[Seen], Reply | None]
+"""Returns the reply to a request; None closes the connection without one."""
+
+
+class Host:
+    """An HTTP/1.1 server on loopback (a thread per connection, keep-alive) that answers each request
+    with `answer(request)` and keeps every request."""
+
+    def __init__(self, answer: Answer) -> None:
         self.answer = answer
-        self.requests: list[httpx.Request] = []
+        self.requests: list[Seen] = []
+        self.closing = threading.Event()
+        self.server = _HostServer(self)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v/abc.mp4?sig=1"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
+        self.thread.start()
 
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        assert "authorization" not in request.headers  # the API key never goes to the video host
-        return self.answer(request)
+    def close(self) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def whole(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=VIDEO, headers={"Content-Type": "video/mp4"})
+class _HostServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        super().__init__(("127.0.0.1", 0), _Handler)
 
 
-def downloader(server: Server, **kwargs) -> Downloader:
-    return Downloader(transport=httpx.MockTransport(server), **kwargs)
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HostServer
+
+    def do_GET(self) -> None:
+        host = self.server.host
+        seen = Seen(self.path, {name.lower(): value for name, value in self.headers.items()})
+        host.requests.append(seen)
+        reply = host.answer(seen)
+        if reply is None:
+            self.close_connection = True
+            return
+        try:
+            self._send(reply)
+        except OSError:  # the client went away
+            self.close_connection = True
+        if reply.stall:
+            host.closing.wait()
+        if reply.cut_at is not None:
+            self.close_connection = True
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        sent = reply.body[: reply.cut_at]
+        if not reply.chunked:
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(sent)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(sent), 4096):
+            piece = sent[start : start + 4096]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        if reply.cut_at is None:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def host() -> Iterator[Callable[[Answer], Host]]:
+    """`host(answer)`: a started Host, shut down after the test."""
+    hosts: list[Host] = []
+
+    def start(answer: Answer) -> Host:
+        hosts.append(Host(answer))
+        return hosts[-1]
+
+    yield start
+    for each in hosts:
+        each.close()
+    # The API key never goes to the video host.
+    assert [seen for each in hosts for seen in each.requests if "authorization" in seen.headers] == []
+
+
+def whole(seen: Seen) -> Reply:
+    return Reply(200, VIDEO, {"Content-Type": "video/mp4"})
+
+
+def downloader(*, timeouts: Timeouts = SHORT, chunk_size: int = downloads.DEFAULT_CHUNK_SIZE) -> Downloader:
+    return Downloader(timeouts=timeouts, chunk_size=chunk_size)
 
 
 def files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
-async def test_a_download_saves_the_bytes_and_leaves_only_the_final_file(tmp_path):
-    server = Server(whole)
+async def test_a_download_saves_the_bytes_and_leaves_only_the_final_file(tmp_path, host):
+    server = host(whole)
     seen = []
-    async with downloader(server, chunk_size=4096) as dl:
-        path = await dl.download("abc", URL, tmp_path / "out", on_progress=lambda d, t: seen.append((d, t)))
+    async with downloader(chunk_size=4096) as dl:
+        path = await dl.download(
+            "abc", server.url, tmp_path / "out", on_progress=lambda d, t: seen.append((d, t))
+        )
     assert path == tmp_path / "out" / "abc.mp4"
     assert path.read_bytes() == VIDEO
     assert files(tmp_path / "out") == ["abc.mp4"]
@@ -203,67 +313,72 @@ async def test_a_download_saves_the_bytes_and_leaves_only_the_final_file(tmp_pat
     assert "range" not in server.requests[0].headers
 
 
-async def test_an_existing_final_file_is_not_fetched_again(tmp_path):
-    server = Server(whole)
+async def test_a_compressed_answer_is_saved_as_the_video_itself(tmp_path, host):
+    headers = {"Content-Type": "video/mp4", "Content-Encoding": "gzip"}
+    server = host(lambda seen: Reply(200, gzip.compress(VIDEO), headers))
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
+    assert path.read_bytes() == VIDEO
+
+
+async def test_an_existing_final_file_is_not_fetched_again(tmp_path, host):
+    server = host(whole)
     (tmp_path / "abc.webm").write_bytes(b"saved before")
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert path == tmp_path / "abc.webm"
     assert server.requests == []
 
 
-async def test_range_ignored_starts_over_cleanly(tmp_path):
-    server = Server(whole)  # answers 200 with the whole file, whatever the Range
+async def test_range_ignored_starts_over_cleanly(tmp_path, host):
+    server = host(whole)  # answers 200 with the whole file, whatever the Range
     (tmp_path / "abc.mp4.part").write_bytes(b"\xff" * 1000)
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert server.requests[0].headers["range"] == "bytes=1000-"
     assert path.read_bytes() == VIDEO
     assert files(tmp_path) == ["abc.mp4"]
 
 
-async def test_a_partial_answer_is_appended(tmp_path):
-    def ranged(request: httpx.Request) -> httpx.Response:
-        start = int(request.headers["range"].removeprefix("bytes=").rstrip("-"))
-        return httpx.Response(
-            206,
-            content=VIDEO[start:],
-            headers={
-                "Content-Type": "video/mp4",
-                "Content-Range": f"bytes {start}-{len(VIDEO) - 1}/{len(VIDEO)}",
-            },
-        )
+async def test_a_partial_answer_is_appended(tmp_path, host):
+    def ranged(seen: Seen) -> Reply:
+        start = int(seen.headers["range"].removeprefix("bytes=").rstrip("-"))
+        headers = {
+            "Content-Type": "video/mp4",
+            "Content-Range": f"bytes {start}-{len(VIDEO) - 1}/{len(VIDEO)}",
+        }
+        return Reply(206, VIDEO[start:], headers)
 
-    server = Server(ranged)
+    server = host(ranged)
     (tmp_path / "abc.mp4.part").write_bytes(VIDEO[:5000])
     (tmp_path / "abc.mp4.part.etag").write_text('"v1"')
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert server.requests[0].headers["if-range"] == '"v1"'
     assert path.read_bytes() == VIDEO
     assert files(tmp_path) == ["abc.mp4"]
 
 
-async def test_a_partial_answer_from_the_wrong_offset_starts_over(tmp_path):
-    def answer(request: httpx.Request) -> httpx.Response:
-        if "range" in request.headers:
+async def test_a_partial_answer_from_the_wrong_offset_starts_over(tmp_path, host):
+    def answer(seen: Seen) -> Reply:
+        if "range" in seen.headers:
             headers = {"Content-Type": "video/mp4", "Content-Range": f"bytes 0-99/{len(VIDEO)}"}
-            return httpx.Response(206, content=VIDEO[:100], headers=headers)
-        return whole(request)
+            return Reply(206, VIDEO[:100], headers)
+        return whole(seen)
 
-    server = Server(answer)
+    server = host(answer)
     (tmp_path / "abc.mp4.part").write_bytes(VIDEO[:5000])
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert len(server.requests) == 2 and "range" not in server.requests[1].headers
     assert path.read_bytes() == VIDEO
 
 
-async def test_416_for_a_whole_part_finishes_it(tmp_path):
-    server = Server(lambda r: httpx.Response(416, headers={"Content-Range": f"bytes */{len(VIDEO)}"}))
+async def test_416_for_a_whole_part_finishes_it(tmp_path, host):
+    server = host(lambda seen: Reply(416, headers={"Content-Range": f"bytes */{len(VIDEO)}"}))
     (tmp_path / "abc.mp4.part").write_bytes(VIDEO)
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert path.read_bytes() == VIDEO
     assert files(tmp_path) == ["abc.mp4"]
 
@@ -279,86 +394,74 @@ async def test_416_for_a_whole_part_finishes_it(tmp_path):
         (None, b"<html>" + b"x" * 100, "a web page"),
     ],
 )
-async def test_a_non_video_answer_is_refused_and_nothing_is_left(tmp_path, content_type, body, words):
+async def test_a_non_video_answer_is_refused_and_nothing_is_left(tmp_path, host, content_type, body, words):
     headers = {"Content-Type": content_type} if content_type else {}
-    server = Server(lambda r: httpx.Response(200, content=body, headers=headers))
-    async with downloader(server) as dl:
+    server = host(lambda seen: Reply(200, body, headers))
+    async with downloader() as dl:
         with pytest.raises(DownloadError) as caught:
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert f"answered with {words}, not a video" in caught.value.message
     assert caught.value.kind == "download"
     assert files(tmp_path) == []
 
 
-async def test_a_generic_type_is_accepted_when_the_bytes_are_a_video(tmp_path):
-    server = Server(
-        lambda r: httpx.Response(200, content=VIDEO, headers={"Content-Type": "binary/octet-stream"})
-    )
-    async with downloader(server) as dl:
-        path = await dl.download("abc", URL, tmp_path)
+async def test_a_generic_type_is_accepted_when_the_bytes_are_a_video(tmp_path, host):
+    server = host(lambda seen: Reply(200, VIDEO, {"Content-Type": "binary/octet-stream"}))
+    async with downloader() as dl:
+        path = await dl.download("abc", server.url, tmp_path)
     assert path.read_bytes() == VIDEO
 
 
 @pytest.mark.parametrize("status", [403, 404, 410])
-async def test_a_refused_url_is_an_expired_url(tmp_path, status):
-    server = Server(lambda r: httpx.Response(status, text="gone"))
-    async with downloader(server) as dl:
+async def test_a_refused_url_is_an_expired_url(tmp_path, host, status):
+    server = host(lambda seen: Reply(status, b"gone", {"Content-Type": "text/plain"}))
+    async with downloader() as dl:
         with pytest.raises(UrlExpiredError) as caught:
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert caught.value.kind == "url_expired"
     assert f"HTTP {status}" in caught.value.message
     assert files(tmp_path) == []
 
 
-async def test_other_http_errors_name_the_status(tmp_path):
-    server = Server(lambda r: httpx.Response(503, text="busy"))
-    async with downloader(server) as dl:
+async def test_other_http_errors_name_the_status(tmp_path, host):
+    server = host(lambda seen: Reply(503, b"busy", {"Content-Type": "text/plain"}))
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="HTTP 503") as caught:
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert not isinstance(caught.value, UrlExpiredError)
 
 
-async def test_a_network_error_keeps_the_part_for_a_resume(tmp_path):
-    def broken(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadError("connection reset")
-
+async def test_a_network_error_keeps_the_part_for_a_resume(tmp_path, host):
+    server = host(lambda seen: None)  # the connection closes without an answer
     (tmp_path / "abc.mp4.part").write_bytes(VIDEO[:100])
-    async with downloader(Server(broken)) as dl:
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match=r"kept in .*abc\.mp4\.part to resume"):
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:100]
 
 
-async def test_what_arrived_before_the_connection_broke_is_kept(tmp_path):
-    def breaks_midway(request: httpx.Request) -> httpx.Response:
-        async def body():
-            yield VIDEO[:3000]
-            raise httpx.ReadError("connection reset")
-
-        return httpx.Response(200, content=body(), headers={"Content-Type": "video/mp4"})
-
+@pytest.mark.parametrize("chunked", [False, True], ids=["off-the-socket", "chunked-through-httpx"])
+async def test_what_arrived_before_the_connection_broke_is_kept(tmp_path, host, chunked):
+    server = host(lambda seen: Reply(200, VIDEO, {"Content-Type": "video/mp4"}, chunked=chunked, cut_at=3000))
     # Writes go out a MiB at a time; the 3,000 bytes still waiting for theirs are kept all the same.
-    async with downloader(Server(breaks_midway)) as dl:
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="the 3,000 bytes saved so far are kept"):
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:3000]
 
 
-async def test_a_short_body_is_not_taken_for_a_whole_video(tmp_path):
-    server = Server(
-        lambda r: httpx.Response(
-            206, content=VIDEO[100:200], headers={"Content-Range": f"bytes 100-199/{len(VIDEO)}"}
-        )
-    )
+async def test_a_short_body_is_not_taken_for_a_whole_video(tmp_path, host):
+    server = host(lambda seen: Reply(206, VIDEO[100:200], {"Content-Range": f"bytes 100-199/{len(VIDEO)}"}))
     (tmp_path / "abc.mp4.part").write_bytes(VIDEO[:100])
-    async with downloader(server) as dl:
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="sent 200 of"):
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:200]
     assert not (tmp_path / "abc.mp4").exists()
 
 
-async def test_disk_full_keeps_the_part_and_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("chunked", [False, True], ids=["off-the-socket", "chunked-through-httpx"])
+async def test_disk_full_keeps_the_part_and_says_so(tmp_path, host, monkeypatch, chunked):
     real = downloads._write_all
     calls = []
 
@@ -368,17 +471,11 @@ async def test_disk_full_keeps_the_part_and_says_so(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(fd, pieces)
 
-    def in_pieces(request: httpx.Request) -> httpx.Response:
-        async def body():
-            for start in range(0, len(VIDEO), 4096):
-                yield VIDEO[start : start + 4096]
-
-        return httpx.Response(200, content=body(), headers={"Content-Type": "video/mp4"})
-
+    server = host(lambda seen: Reply(200, VIDEO, {"Content-Type": "video/mp4"}, chunked=chunked))
     monkeypatch.setattr(downloads, "_write_all", full_after_one_chunk)
-    async with downloader(Server(in_pieces), chunk_size=4096) as dl:
+    async with downloader(chunk_size=4096) as dl:
         with pytest.raises(DownloadError) as caught:
-            await dl.download("abc", URL, tmp_path)
+            await dl.download("abc", server.url, tmp_path)
     message = caught.value.message
     assert message.startswith("the disk is full: could not save the video of 'abc'")
     assert "kept in" in message and "for a later resume" in message
@@ -387,37 +484,38 @@ async def test_disk_full_keeps_the_part_and_says_so(tmp_path, monkeypatch):
     assert not (tmp_path / "abc.mp4").exists()
 
 
-async def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path):
+async def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path, host):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    async with downloader(Server(whole)) as dl:
+    server = host(whole)
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="cannot create the download folder"):
-            await dl.download("abc", URL, blocker / "videos")
+            await dl.download("abc", server.url, blocker / "videos")
 
 
 @pytest.mark.parametrize(
     "url", ["file:///etc/passwd", "ftp://x/a.mp4", "/relative.mp4", "javascript:alert(1)"]
 )
-async def test_urls_that_are_not_web_addresses_are_refused_before_any_request(tmp_path, url):
-    server = Server(whole)
-    async with downloader(server) as dl:
+async def test_urls_that_are_not_web_addresses_are_refused_before_any_request(tmp_path, monkeypatch, url):
+    sent = []
+    monkeypatch.setattr(httpx.Client, "send", lambda client, request, **kwargs: sent.append(request))
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="not a web address"):
             await dl.download("abc", url, tmp_path)
-    assert server.requests == []
+    assert sent == []
 
 
-async def test_two_saves_at_once_share_one_transfer(tmp_path):
-    release = asyncio.Event()
+async def test_two_saves_at_once_share_one_transfer(tmp_path, host):
+    release = threading.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        await release.wait()
-        return whole(request)
+    def slow(seen: Seen) -> Reply:
+        release.wait(GUARD)
+        return whole(seen)
 
-    server = Server(whole)
-    async with Downloader(transport=httpx.MockTransport(slow)) as dl:
-        first = asyncio.create_task(dl.download("abc", URL, tmp_path))
-        second = asyncio.create_task(dl.download("abc", URL, tmp_path))
+    server = host(slow)
+    async with downloader() as dl:
+        first = asyncio.create_task(dl.download("abc", server.url, tmp_path))
+        second = asyncio.create_task(dl.download("abc", server.url, tmp_path))
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         release.set()
@@ -426,73 +524,74 @@ async def test_two_saves_at_once_share_one_transfer(tmp_path):
     assert len(server.requests) == 1
 
 
-async def test_cancelling_the_only_caller_stops_the_transfer_and_keeps_the_part(tmp_path):
-    started = asyncio.Event()
+async def test_cancelling_the_only_caller_stops_the_transfer_and_keeps_the_part(tmp_path, host):
+    server = host(lambda seen: Reply(200, VIDEO, {"Content-Type": "video/mp4"}, cut_at=4096, stall=True))
+    arrived = asyncio.Event()
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        async def body():
-            yield VIDEO[:4096]
-            started.set()
-            await asyncio.Event().wait()  # never more
+    def progress(done: int, total: int | None) -> None:
+        if done >= 4096:
+            arrived.set()
 
-        return httpx.Response(200, content=body(), headers={"Content-Type": "video/mp4"})
+    async def transfers_ended(dl: Downloader) -> None:
+        while dl._inflight:
+            await asyncio.sleep(0.01)
 
-    async with downloader(Server(answer), chunk_size=1024) as dl:
-        job = asyncio.create_task(dl.download("abc", URL, tmp_path))
-        await started.wait()
-        await asyncio.sleep(0)
+    # The read timeout is far beyond the guard: only the stop itself can end the transfer in time.
+    async with downloader(chunk_size=1024, timeouts=Timeouts(connect=5, read=15)) as dl:
+        job = asyncio.create_task(dl.download("abc", server.url, tmp_path, on_progress=progress))
+        await asyncio.wait_for(arrived.wait(), GUARD)
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
-        for _ in range(5):  # the transfer ends on the loop's next turns
-            await asyncio.sleep(0)
-        assert dl._inflight == {}
+        await asyncio.wait_for(transfers_ended(dl), GUARD)  # on its own, with no aclose()
     assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO[:4096]
 
 
 @pytest.mark.skipif(os.name == "nt", reason="the .part lock is POSIX-only")
-async def test_a_part_another_process_is_writing_is_left_alone(tmp_path):
+async def test_a_part_another_process_is_writing_is_left_alone(tmp_path, host):
     import fcntl
 
     part = tmp_path / "abc.mp4.part"
     part.write_bytes(VIDEO[:100])
-    server = Server(whole)
+    server = host(whole)
     with part.open("rb") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)  # flock locks are per open file: like another process
-        async with downloader(server) as dl:
+        async with downloader() as dl:
             with pytest.raises(DownloadError, match="another grokdash is saving the video of 'abc'"):
-                await dl.download("abc", URL, tmp_path)
+                await dl.download("abc", server.url, tmp_path)
     assert server.requests == []
     assert part.read_bytes() == VIDEO[:100]
 
 
 @pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="needs O_NOFOLLOW")
-async def test_a_symlinked_part_is_not_followed(tmp_path):
+async def test_a_symlinked_part_is_not_followed(tmp_path, host):
     outside = tmp_path / "precious"
     outside.write_bytes(b"keep me")
     folder = tmp_path / "videos"
     folder.mkdir()
     (folder / "abc.mp4.part").symlink_to(outside)
-    async with downloader(Server(whole)) as dl:
+    server = host(whole)
+    async with downloader() as dl:
         with pytest.raises(DownloadError, match="could not write"):
-            await dl.download("abc", URL, folder)
+            await dl.download("abc", server.url, folder)
     assert outside.read_bytes() == b"keep me"
 
 
-async def test_every_caller_of_a_shared_transfer_sees_progress(tmp_path):
-    release = asyncio.Event()
+async def test_every_caller_of_a_shared_transfer_sees_progress(tmp_path, host):
+    release = threading.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await release.wait()
-        return whole(request)
+    def slow(seen: Seen) -> Reply:
+        release.wait(GUARD)
+        return whole(seen)
 
+    server = host(slow)
     first_seen, second_seen = [], []
-    async with Downloader(transport=httpx.MockTransport(slow), chunk_size=8192) as dl:
+    async with downloader(chunk_size=8192) as dl:
         first = asyncio.create_task(
-            dl.download("abc", URL, tmp_path, on_progress=lambda d, t: first_seen.append(d))
+            dl.download("abc", server.url, tmp_path, on_progress=lambda d, t: first_seen.append(d))
         )
         second = asyncio.create_task(
-            dl.download("abc", URL, tmp_path, on_progress=lambda d, t: second_seen.append(d))
+            dl.download("abc", server.url, tmp_path, on_progress=lambda d, t: second_seen.append(d))
         )
         await asyncio.sleep(0)
         release.set()
