@@ -15,9 +15,7 @@
 - Each transfer's request and body loop run in a worker thread over a synchronous httpx client (the
   async client reached a third to a half of curl's speed on loopback), so the event loop only sees
   progress reports. A plain Content-Length body is read straight off the socket in large reads
-  (`socketbody`), which takes the transfer from about half of curl's speed to par with it. A
-  transport given to `Downloader` that is async (such as the tests' `httpx.MockTransport`) is driven
-  from the event loop instead, with the same checks.
+  (`socketbody`), which takes the transfer from about half of curl's speed to par with it.
 - What arrived before a connection broke or a transfer was stopped is written to the `.part` too.
 """
 
@@ -272,18 +270,6 @@ def _disk_sentence(exc: OSError, what: str, part: Path, done: int) -> str:
     return f"could not write {part} ({reason}): could not save {what}{kept}"
 
 
-async def _in_thread(function: Callable[..., object], *args: object) -> None:
-    """Run file work in a worker thread and let it finish even when we are cancelled: the file
-    descriptor it uses must not be closed (and its number reused) under it."""
-    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        await asyncio.shield(work)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await work
-        raise
-
-
 @dataclass
 class _InFlight:
     """One transfer and everyone waiting for it."""
@@ -436,44 +422,36 @@ class Downloader:
     """Saves videos over its own HTTP client, which carries no API key. Use as an async context manager,
     or call `aclose()`.
 
-    `transport`: None for the network; a sync `httpx.BaseTransport` is used the same way (in worker
-    threads); an async one (`httpx.AsyncBaseTransport`, `httpx.MockTransport`) is driven from the loop.
+    `transport`: None for the network, or an `httpx.BaseTransport` to reach it through (such as one
+    that trusts a test's own certificate authority); either way the transfer runs in a worker thread.
     """
 
     def __init__(
         self,
         *,
         timeouts: Timeouts | None = None,
-        transport: httpx.AsyncBaseTransport | httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_connections: int = 4,
     ) -> None:
         self._timeouts = timeouts or Timeouts()
         self._chunk_size = max(1, chunk_size)
-        options: dict[str, object] = {
-            "headers": {
+        self._client = httpx.Client(
+            transport=transport,
+            headers={
                 "User-Agent": f"grokdash/{__version__}",
                 "Accept": "video/*, application/octet-stream;q=0.9, */*;q=0.1",
                 # Byte offsets of a resume must count the file's own bytes, not a compressed form's.
                 "Accept-Encoding": "identity",
             },
-            "timeout": self._timeouts.to_httpx(),
-            "limits": httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            "follow_redirects": True,  # nothing secret to carry along: this client has no key
-        }
-        self._http: httpx.AsyncClient | None = None
-        self._sync: httpx.Client | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        if isinstance(transport, httpx.AsyncBaseTransport):
-            self._http = httpx.AsyncClient(transport=transport, **options)  # type: ignore[arg-type]
-        else:
-            self._sync = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
-            # Its own threads, one per connection: long transfers never starve asyncio.to_thread users.
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, max_connections), thread_name_prefix="grokdash-download"
-            )
+            timeout=self._timeouts.to_httpx(),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=True,  # nothing secret to carry along: this client has no key
+        )
+        # Its own threads, one per connection: long transfers never starve asyncio.to_thread users.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, max_connections), thread_name_prefix="grokdash-download"
+        )
         self._inflight: dict[tuple[str, str], _InFlight] = {}
 
     async def __aenter__(self) -> Self:
@@ -490,12 +468,8 @@ class Downloader:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
-        if self._sync is not None:
-            self._sync.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        self._client.close()
+        self._executor.shutdown(wait=False)
 
     def final_path(
         self, task_id: str, url: str, folder: Path, *, label: str | None = None, with_label: bool = False
@@ -587,13 +561,7 @@ class Downloader:
             if existing is not None:
                 return existing
             a.done = os.fstat(a.fd).st_size
-            if self._sync is not None:
-                return await self._in_worker(a, what)
-            for _ in range(2):
-                result = await self._request(a, what)
-                if result is not None:
-                    return result
-            raise DownloadError(self._different_file(what))
+            return await self._in_worker(a, what)
         except OSError as exc:
             kept = a.done
             with contextlib.suppress(OSError):
@@ -601,10 +569,6 @@ class Downloader:
             raise DownloadError(_disk_sentence(exc, what, a.part, kept)) from None
         finally:
             self._close_part(a)
-
-    @staticmethod
-    def _different_file(what: str) -> str:
-        return f"the video server kept sending a different file for {what}"
 
     def _existing(self, a: _Attempt) -> Path | None:
         for suffix in VIDEO_SUFFIXES:
@@ -743,7 +707,7 @@ class Downloader:
         if a.done == 0:
             raise DownloadError(f"the video server sent an empty file for {what}")
 
-    # ---- the threaded engine: a sync client in a worker thread ----------------------------------------
+    # ---- the transfer itself, in a worker thread ----------------------------------------------------
 
     async def _in_worker(self, a: _Attempt, what: str) -> Path:
         """Run the transfer in a worker thread. Cancelling stops it at its next network chunk (its
@@ -773,28 +737,27 @@ class Downloader:
             result = self._fetch_once(a, what, link)
             if result is not None:
                 return result
-        raise DownloadError(self._different_file(what))
+        raise DownloadError(f"the video server kept sending a different file for {what}")
 
     def _fetch_once(self, a: _Attempt, what: str, link: _Link) -> Path | None:
-        assert self._sync is not None
         try:
-            with self._sync.stream("GET", a.url, headers=self._range_headers(a)) as response:
+            with self._client.stream("GET", a.url, headers=self._range_headers(a)) as response:
                 link.response = response
                 try:
-                    return self._receive_sync(a, response, what, link)
+                    return self._receive(a, response, what, link)
                 finally:
                     link.response = None
         except httpx.HTTPError as exc:
             link.check()  # a socket shut down by abort(): that is a stop, not a network failure
             raise self._network_error(a, what, exc) from None
 
-    def _receive_sync(self, a: _Attempt, response: httpx.Response, what: str, link: _Link) -> Path | None:
+    def _receive(self, a: _Attempt, response: httpx.Response, what: str, link: _Link) -> Path | None:
         body = self._check(a, response, what)
         if body is None:
             return None
         if body == _WHOLE:
             link.settle()
-            return self._complete_now(a, a.url_extension)
+            return self._complete(a, a.url_extension)
         assert isinstance(body, _Body)
         pieces = _Pieces(self._chunk_size, body.sniff, what)
         a.written_back = a.done
@@ -803,7 +766,7 @@ class Downloader:
             for chunk in body_chunks(response, self._timeouts.read):
                 link.check()
                 for batch in pieces.feed(chunk):
-                    self._write_now(a, batch, body.total, link)
+                    self._write(a, batch, body.total, link)
         except (httpx.HTTPError, _Stopped):
             # What arrived before the break is kept for the resume (once it is known to be a video).
             kept = pieces.received()
@@ -812,12 +775,12 @@ class Downloader:
             raise
         rest = pieces.rest()
         if rest:
-            self._write_now(a, rest, body.total, link)
+            self._write(a, rest, body.total, link)
         self._check_end(a, body.total, what)
         link.settle()  # the last report was handled and raised nothing: the file may be finished
-        return self._complete_now(a, extension_for(response.headers.get("Content-Type"), a.url))
+        return self._complete(a, extension_for(response.headers.get("Content-Type"), a.url))
 
-    def _write_now(self, a: _Attempt, pieces: list[memoryview], total: int | None, link: _Link) -> None:
+    def _write(self, a: _Attempt, pieces: list[memoryview], total: int | None, link: _Link) -> None:
         _write_all(a.fd, pieces)
         a.done += sum(len(piece) for piece in pieces)
         if HAVE_FADVISE and a.done - a.written_back >= WRITEBACK_BYTES:
@@ -827,55 +790,9 @@ class Downloader:
             a.written_back = a.done
         link.report(a.done, total)
 
-    def _complete_now(self, a: _Attempt, extension: str) -> Path:
+    def _complete(self, a: _Attempt, extension: str) -> Path:
         final = a.folder / (a.final_stem + extension)
         _finish(a.fd, a.part, final, a.validator)
-        return final
-
-    # ---- the async engine: an async transport driven from the loop --------------------------------------
-
-    async def _request(self, a: _Attempt, what: str) -> Path | None:
-        """One request: the final path when the video is whole, None to start over from byte 0."""
-        assert self._http is not None
-        try:
-            async with self._http.stream("GET", a.url, headers=self._range_headers(a)) as response:
-                return await self._receive(a, response, what)
-        except httpx.HTTPError as exc:
-            raise self._network_error(a, what, exc) from None
-
-    async def _receive(self, a: _Attempt, response: httpx.Response, what: str) -> Path | None:
-        body = self._check(a, response, what)
-        if body is None:
-            return None
-        if body == _WHOLE:
-            return await self._complete(a, a.url_extension)
-        assert isinstance(body, _Body)
-        pieces = _Pieces(self._chunk_size, body.sniff, what)
-        a.progress(a.done, body.total)
-        try:
-            async for chunk in response.aiter_bytes():
-                for batch in pieces.feed(chunk):
-                    await self._write(a, batch, body.total)
-        except httpx.HTTPError:
-            kept = pieces.received()  # as in the threaded engine: what arrived is kept for the resume
-            await _in_thread(_write_all, a.fd, kept)
-            a.done += sum(len(piece) for piece in kept)
-            raise
-        rest = pieces.rest()
-        if rest:
-            await self._write(a, rest, body.total)
-        self._check_end(a, body.total, what)
-        return await self._complete(a, extension_for(response.headers.get("Content-Type"), a.url))
-
-    async def _write(self, a: _Attempt, pieces: list[memoryview], total: int | None) -> None:
-        """Write one chunk to disk in a worker thread, then report progress."""
-        await _in_thread(_write_all, a.fd, pieces)
-        a.done += sum(len(piece) for piece in pieces)
-        a.progress(a.done, total)
-
-    async def _complete(self, a: _Attempt, extension: str) -> Path:
-        final = a.folder / (a.final_stem + extension)
-        await _in_thread(_finish, a.fd, a.part, final, a.validator)
         return final
 
 
