@@ -7,9 +7,14 @@ sentence, safe to show: no API key, no control characters, no page-long server a
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any, ClassVar
 
 SNIPPET_LENGTH = 80
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3  # a value nested a thousand deep is shown as its first levels, not a RecursionError
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = SNIPPET_LENGTH
 
 
 def printable(text: str) -> str:
@@ -23,12 +28,38 @@ def printable(text: str) -> str:
 
 
 def safe_snippet(value: Any, limit: int = SNIPPET_LENGTH) -> str:
-    """A short, quoted, printable rendering of `value` for an error message."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    text = value if isinstance(value, str) else repr(value)
-    shortened = len(text) > limit
+    """A short, quoted, printable rendering of `value` for an error message.
+
+    Only the start of `value` is ever looked at: a megabyte of answer costs no more than its first line.
+    """
+    shortened = False
+    if isinstance(value, bytes | bytearray):
+        shortened = len(value) > limit * 4  # UTF-8 takes at most 4 bytes a character
+        value = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
+    text = value if isinstance(value, str) else _short_repr(value)
+    shortened = shortened or len(text) > limit
     return repr(printable(text[:limit]) + ("…" if shortened else ""))
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return _REPR.repr(value)
+    except Exception:  # an int of more digits than Python converts: its type says enough
+        return f"<{type(value).__name__}>"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` when it has at most `limit` characters; else its start and "… N more characters", in
+    `limit` characters at most, so that shortening it again changes nothing (a stored text read back)."""
+    if len(text) <= limit:
+        return text
+    # N is at most len(text): a marker with that many digits is the longest one needed.
+    room = limit - len(_more(len(text)))
+    return text[:room] + _more(len(text) - room)
+
+
+def _more(count: int) -> str:
+    return f"… {count:,} more characters"
 
 
 class GrokdashError(Exception):
@@ -92,6 +123,10 @@ class ProtocolError(ApiError):
     """The server answered, but not with something we can read as a task."""
 
     kind = "protocol"
+
+
+class EndpointNotFoundError(ProtocolError):
+    """The create endpoint answered HTTP 404: the base URL is wrong, and no task was made."""
 
 
 class NetworkError(ApiError):

@@ -2,11 +2,16 @@
 
 Parsing is tolerant of what real servers do (wrapped answers, unknown statuses, numbers sent as
 strings, extra fields) and strict about what is not an answer at all (HTML pages, truncated JSON,
-another task's id, a missing status). Everything that is not an answer raises `ProtocolError`.
+another task's id, a missing status). Everything that is not an answer raises `ProtocolError`, whatever
+the parser underneath raised (a `RecursionError` for deep nesting, a `ValueError` for a long number).
+
+What is kept of an answer is bounded, as it is stored and shown: text fields are cut to a few KiB, and
+an answer larger than `MAX_KEPT_ANSWER` keeps only its documented fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -15,10 +20,27 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from grokdash.errors import InvalidIdError, ProtocolError, error_for_status, safe_snippet
+from grokdash.errors import ApiError, InvalidIdError, ProtocolError, error_for_status, safe_snippet, shorten
 
 MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200
+"""Characters kept of a model name, a status or an answer's `object`: names, not prose."""
+MAX_ERROR_LENGTH = 4000
+"""Characters kept of a task's error text; the rest is counted ("… N more characters")."""
+MAX_URL_LENGTH = 8192
+"""A longer video URL is refused, not cut: a cut address is another address, and common servers refuse
+a request line past 8 KiB anyway."""
+MAX_KEPT_ANSWER = 4096
+"""Characters of JSON up to which an answer is kept as it was sent (`Task.raw`); a larger one keeps its
+documented fields and a `TRUNCATED` marker, so no answer is stored or shown whole at a megabyte."""
+TRUNCATED = "_truncated"
+DOCUMENTED_FIELDS = ("id", "object", "created", "model", "status", "video_url", "actualDuration", "error")
+"""An answer's fields as the API documents them, in its order."""
+MAX_KEPT_DEPTH = 16
+"""Nesting up to which an answer is kept as sent: the database nests it three levels deeper, and must
+never hold what json cannot read back (a RecursionError would set the whole file aside)."""
 _WHITESPACE = re.compile(r"\s")
+_SCALARS = (type(None), bool, int, float)
 
 
 class Status(StrEnum):
@@ -59,6 +81,8 @@ class Task:
     actual_duration: float | None = None
     error: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The answer as sent when it is small (at most `MAX_KEPT_ANSWER` characters of JSON); else its
+    documented fields and `TRUNCATED`: "… N more characters"."""
 
     @property
     def is_final(self) -> bool:
@@ -119,12 +143,32 @@ def parse_task(body: bytes | str, expected_id: str | None = None) -> Task:
 
     `expected_id` is the id that was asked for; an answer about another task is refused.
     """
-    data = _decode_json(body)
-    data = _unwrap(data, body)
+    try:
+        data = _unwrap(_decode_json(body), body)
+    except ApiError:
+        raise
+    except Exception as exc:  # whatever else a hostile body makes the parser raise: still no answer
+        raise _unreadable(exc) from None
     return task_from_dict(data, expected_id, body)
 
 
 def task_from_dict(data: dict[str, Any], expected_id: str | None = None, body: bytes | str = b"") -> Task:
+    """The task a decoded answer (or a stored one) describes; `ProtocolError` when it describes none."""
+    try:
+        return _task_from_dict(data, expected_id, body)
+    except ApiError:
+        raise
+    except Exception as exc:  # RecursionError, TypeError…: an answer no check above foresaw
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> ProtocolError:
+    return ProtocolError(f"the answer could not be read ({type(exc).__name__})")
+
+
+def _task_from_dict(data: dict[str, Any], expected_id: str | None, body: bytes | str) -> Task:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"the answer is not a JSON object: {safe_snippet(body or data)}")
     status = data.get("status")
     if not isinstance(status, str) or not status.strip():
         raise ProtocolError(f"the answer has no status: {safe_snippet(body or data)}")
@@ -145,16 +189,86 @@ def task_from_dict(data: dict[str, Any], expected_id: str | None = None, body: b
         )
 
     created = _optional_number(data, "created")
-    return Task(
+    task = Task(
         id=answered_id,
-        status=normalize_status(status),
-        model=_optional_text(data, "model"),
+        status=_status(status),
+        model=_optional_text(data, "model", MAX_NAME_LENGTH),
         created=None if created is None else int(created),
-        video_url=_optional_text(data, "video_url"),
+        video_url=_video_url(data),
         actual_duration=_optional_number(data, "actualDuration"),
-        error=_optional_text(data, "error"),
+        error=_optional_text(data, "error", MAX_ERROR_LENGTH),
         raw=data,
     )
+    if _fits(data, MAX_KEPT_ANSWER):
+        return task
+    return dataclasses.replace(task, raw=_documented(task, data))
+
+
+def _status(sent: str) -> str:
+    status = normalize_status(sent)
+    return status if isinstance(status, Status) else shorten(status, MAX_NAME_LENGTH)
+
+
+def _video_url(data: dict[str, Any]) -> str | None:
+    url = _optional_text(data, "video_url")
+    if url is not None and len(url) > MAX_URL_LENGTH:
+        raise ProtocolError(f"the video URL is {len(url):,} characters long: no server takes one that long")
+    return url
+
+
+def _documented(task: Task, data: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of an answer too large to keep: its documented fields, as read, and a marker that
+    says how much was left out. A marker already there (a stored record read back) is kept: counting
+    again would count only the marker."""
+    kind = data.get("object")
+    fields = task.api_fields() | {"object": shorten(kind, MAX_NAME_LENGTH) if isinstance(kind, str) else None}
+    kept = {name: fields[name] for name in DOCUMENTED_FIELDS if fields[name] not in (None, "")}
+    marker = data.get(TRUNCATED)
+    if not (isinstance(marker, str) and len(marker) <= 80):
+        length = _json_length(data)
+        omitted = "the rest" if length is None else f"{length - (_json_length(kept) or 0):,} more characters"
+        marker = f"… {omitted}"
+    kept[TRUNCATED] = marker
+    return kept
+
+
+def _fits(data: dict[str, Any], limit: int) -> bool:
+    """Whether `data` written as JSON takes at most `limit` characters. Told without writing it out for
+    the few short fields of almost every answer (10,000 are read on opening the database): printable
+    ASCII at most doubles (a quote or backslash is escaped), and a number of 64 bits has 20 digits."""
+    bound = 2
+    for key, value in data.items():
+        if value.__class__ is str and value.isascii() and value.isprintable():
+            bound += 2 * len(value) + 2
+        elif value.__class__ not in _SCALARS or (value.__class__ is int and value.bit_length() > 64):
+            break
+        else:
+            bound += 24
+        if not (key.isascii() and key.isprintable()):
+            break
+        bound += 2 * len(key) + 6  # quotes, colon, comma and their spaces
+    else:
+        if bound <= limit:
+            return True
+    length = _json_length(data)
+    return length is not None and length <= limit and _shallow(data, MAX_KEPT_DEPTH)
+
+
+def _shallow(value: Any, depth: int) -> bool:
+    """Whether `value` nests at most `depth` levels of arrays and objects (a small one: see `_fits`)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    elif not isinstance(value, list):
+        return True
+    return depth > 0 and all(_shallow(item, depth - 1) for item in value)
+
+
+def _json_length(data: Any) -> int | None:
+    """Characters of `data` as JSON (as the database writes it), or None when it cannot be written."""
+    try:
+        return len(json.dumps(data))
+    except Exception:  # nested too deeply to write again: as good as too large
+        return None
 
 
 def _decode_json(body: bytes | str) -> Any:
@@ -194,15 +308,16 @@ def _unwrap(data: Any, body: bytes | str) -> dict[str, Any]:
     return data
 
 
-def _optional_text(data: dict[str, Any], name: str) -> str | None:
+def _optional_text(data: dict[str, Any], name: str, limit: int | None = None) -> str | None:
+    """Text, or a number sent for it; cut to `limit` characters when given."""
     value = data.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise ProtocolError(f"field {name!r} should be text, got {safe_snippet(value)}")
+        value = str(value)
+    if not isinstance(value, str):
+        raise ProtocolError(f"field {name!r} should be text, got {safe_snippet(value)}")
+    return value if limit is None else shorten(value, limit)
 
 
 def _optional_number(data: dict[str, Any], name: str) -> float | None:

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from grokdash.errors import ApiError, GrokdashError
-from grokdash.models import Task, is_final, task_from_dict
+from grokdash.errors import ApiError, GrokdashError, shorten
+from grokdash.models import MAX_ERROR_LENGTH, MAX_NAME_LENGTH, Task, is_final, task_from_dict
 
 RECENT_ERRORS_KEPT = 10
 EMPTY: tuple[Any, ...] = (None, 0, [], {})
@@ -25,6 +25,11 @@ class QueryFailure:
     kind: str
     message: str
     at: float
+
+    def __post_init__(self) -> None:
+        # Cut however it was made (an error, an old record): a page of text is neither stored nor shown.
+        object.__setattr__(self, "kind", shorten(self.kind, MAX_NAME_LENGTH))
+        object.__setattr__(self, "message", shorten(self.message, MAX_ERROR_LENGTH))
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "at": self.at}
@@ -138,7 +143,7 @@ class TrackedTask:
         return cls(
             id=task_id,
             added_at=_time(data["added_at"]),
-            task=task_from_dict(answer, expected_id=task_id) if answer else None,
+            task=task_from_dict(_dict(answer), expected_id=task_id) if answer else None,
             label=_optional_str(data.get("label")),
             status_seen={str(k): _time(v) for k, v in (data.get("status_seen") or {}).items()},
             checked_at=_optional_float(data.get("checked_at")),
@@ -180,6 +185,10 @@ def _optional_str(value: Any) -> str | None:
 
 
 def _optional_dict(value: Any) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
+    return None if value is None else _dict(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
         return value
     raise TypeError(f"expected an object, got {type(value).__name__}")

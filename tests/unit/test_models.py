@@ -1,13 +1,28 @@
 """Parsing API answers: tolerant of what real servers send, strict about what is not an answer."""
 
 import json
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from grokdash.errors import ApiError, AuthError, InvalidIdError, NotFoundError, ProtocolError
-from grokdash.models import Status, check_id, format_seconds, id_problem, is_final, parse_task
+from grokdash.models import (
+    MAX_ERROR_LENGTH,
+    MAX_KEPT_ANSWER,
+    MAX_KEPT_DEPTH,
+    MAX_NAME_LENGTH,
+    MAX_URL_LENGTH,
+    TRUNCATED,
+    Status,
+    check_id,
+    format_seconds,
+    id_problem,
+    is_final,
+    parse_task,
+    task_from_dict,
+)
 
 COMPLETED = {
     "id": "task_1",
@@ -217,3 +232,112 @@ def test_an_id_is_either_accepted_or_refused_with_a_reason(task_id):
 )
 def test_lengths_of_time_read_like_a_person_wrote_them(seconds, shown):
     assert format_seconds(seconds) == shown
+
+
+# ---- what is kept of an answer: bounded, as stored and as shown -------------------------------------
+
+
+def test_a_small_answer_is_kept_as_sent():
+    answer = {**COMPLETED, "extra": {"x": [1, 2]}, "created": "1764300000"}
+    assert task_from_dict(answer, "task_1").raw == answer
+
+
+def test_a_large_answer_keeps_its_documented_fields_and_says_how_much_was_left_out():
+    answer = {**COMPLETED, "extra": "x" * 100_000}
+    task = task_from_dict(answer, "task_1")
+    kept = task.raw
+    assert list(kept) == [*(name for name in COMPLETED), TRUNCATED]
+    assert {name: kept[name] for name in COMPLETED} == COMPLETED
+    omitted = len(json.dumps(answer)) - len(json.dumps({name: kept[name] for name in COMPLETED}))
+    assert kept[TRUNCATED] == f"… {omitted:,} more characters"
+    assert len(json.dumps(kept)) < MAX_KEPT_ANSWER
+
+
+def test_a_small_answer_nested_deeper_than_the_database_should_hold_keeps_its_documented_fields():
+    nested: list = []
+    for _ in range(MAX_KEPT_DEPTH + 1):
+        nested = [nested]
+    task = task_from_dict({**COMPLETED, "extra": nested}, "task_1")
+    assert "extra" not in task.raw and TRUNCATED in task.raw
+    shallow = task_from_dict({**COMPLETED, "extra": [[[1]]]}, "task_1")
+    assert shallow.raw["extra"] == [[[1]]]
+
+
+def test_an_error_text_is_cut_and_counts_what_was_left_out():
+    started = time.perf_counter()
+    task = parse_task(body(status="failed", error="e" * 10_000_000), "task_1")
+    assert len(task.error) <= MAX_ERROR_LENGTH
+    assert task.error.startswith("eeee")
+    assert task.error.endswith(f"… {10_000_000 - task.error.index('…'):,} more characters")
+    assert task.raw["error"] == task.error
+    assert len(json.dumps(task.raw)) < 2 * MAX_ERROR_LENGTH
+    assert time.perf_counter() - started < 2
+
+
+def test_names_are_cut_and_a_documented_status_is_still_recognised():
+    task = parse_task(body(model="m" * 5000, status="Moderated" * 1000), "task_1")
+    assert len(task.model) <= MAX_NAME_LENGTH and task.model.endswith("more characters")
+    assert len(task.status) <= MAX_NAME_LENGTH and task.is_final
+    assert parse_task(body(status=" completed" + " " * 5000), "task_1").status == Status.COMPLETED
+
+
+def test_a_video_url_too_long_for_any_server_is_refused_not_cut():
+    url = "https://cdn.example/" + "v" * MAX_URL_LENGTH
+    with pytest.raises(ProtocolError, match="video URL is 8,212 characters long"):
+        parse_task(body(video_url=url), "task_1")
+    assert parse_task(body(video_url=url[:MAX_URL_LENGTH]), "task_1").video_url == url[:MAX_URL_LENGTH]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        COMPLETED,
+        {**COMPLETED, "extra": "x" * 100_000},
+        {**COMPLETED, "status": "failed", "error": "e" * 100_000, "video_url": "https://x/" + "u" * 8000},
+        {**COMPLETED, "object": "o" * 1000, "model": "m" * 1000, "status": "odd" * 1000},
+    ],
+    ids=["small", "large", "kept-form-over-the-limit", "long-names"],
+)
+def test_what_is_kept_reads_back_as_the_same_task_and_the_same_kept_answer(answer):
+    task = task_from_dict(answer, "task_1")
+    again = task_from_dict(json.loads(json.dumps(task.raw)), "task_1")
+    assert again == task
+    assert again.raw == task.raw
+
+
+KEPT_TEXT = st.text(st.characters(codec="utf-8"), max_size=2500) | st.sampled_from(
+    ['"\\' * 700, "\x00" * 500]
+)
+
+
+@given(
+    extra=st.dictionaries(
+        st.text(max_size=20),
+        KEPT_TEXT
+        | st.integers()
+        | st.floats()
+        | st.booleans()
+        | st.none()
+        | st.lists(st.integers(), max_size=5),
+        max_size=4,
+    )
+)
+def test_an_answer_is_kept_as_sent_exactly_when_its_json_is_small(extra):
+    answer = {**COMPLETED, **{f"x{key}": value for key, value in extra.items()}}
+    task = task_from_dict(answer, "task_1")
+    assert (task.raw == answer) == (len(json.dumps(answer)) <= MAX_KEPT_ANSWER)
+
+
+@pytest.mark.parametrize("answer", [[1], "text", 7, None])
+def test_a_stored_answer_that_is_not_an_object_is_a_protocol_error(answer):
+    with pytest.raises(ProtocolError, match="not a JSON object"):
+        task_from_dict(answer, "task_1")
+
+
+def test_a_failure_no_check_foresaw_is_a_protocol_error_naming_its_type():
+    class Hostile(dict):
+        def get(self, *args):
+            raise OverflowError("no")
+
+    with pytest.raises(ProtocolError, match=r"could not be read \(OverflowError\)"):
+        task_from_dict(Hostile(COMPLETED), "task_1")
