@@ -90,7 +90,7 @@ def _client(settings: Settings) -> GrokClient:
     return GrokClient(
         settings.base_url,
         settings.require_key(),
-        timeouts=Timeouts(read=settings.timeout),
+        timeouts=Timeouts(total=settings.timeout),
         max_connections=settings.concurrency,
     )
 
@@ -137,7 +137,7 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
 
     def make_client() -> GrokClient:
         assert key is not None
-        timeouts = Timeouts(read=settings.timeout)
+        timeouts = Timeouts(total=settings.timeout)
         return GrokClient(base_url, key, timeouts=timeouts, max_connections=settings.concurrency)
 
     config = DashboardConfig(

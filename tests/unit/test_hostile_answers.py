@@ -73,6 +73,24 @@ def test_huge_strings_are_cut_to_what_is_kept_and_parsed_quickly():
     assert time.perf_counter() - started < 1.0
 
 
+DEEP_BODIES = {
+    "list": "[" * 1000 + "]" * 1000,
+    "object": '{"a": ' * 1000 + "1" + "}" * 1000,
+    "in-a-task": f'{{"id": "{TASK_ID}", "status": "queued", "extra": {"[" * 1000 + "]" * 1000}}}',
+    "wrapped": f'{{"code": 200, "data": {"[" * 1000 + "]" * 1000}}}',
+}
+
+
+@pytest.mark.parametrize("body", DEEP_BODIES.values(), ids=DEEP_BODIES.keys())
+@pytest.mark.parametrize("status", [200, 201, 400, 401, 404, 429, 500])
+def test_a_thousand_deep_answer_through_the_client_is_an_api_error_whatever_its_status(status, body):
+    """Python's json raises RecursionError a thousand levels down: never seen as anything but the id's
+    error, whichever status came with it (a success's body is not read for error words at all)."""
+    outcome = asyncio.run(ask(client_answering(status, body.encode(), None)))
+    assert isinstance(outcome, ApiError)
+    assert "\n" not in outcome.message and len(outcome.message) < 300
+
+
 # ---- any answer through the real client ----------------------------------------------------------
 
 JSON_LEAVES = (
