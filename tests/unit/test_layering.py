@@ -1,4 +1,4 @@
-"""The shape of the code: only the dashboard may import textual (DESIGN.md: data flows one way)."""
+"""The shape of the code: only the dashboard may import textual (docs/architecture.md: data flows one way)."""
 
 import ast
 import subprocess
