@@ -16,17 +16,15 @@ class IdsArea(TextArea):
     """A text area where Enter submits: pasted text keeps its newlines, typing Enter adds."""
 
     BINDINGS = [Binding("enter", "submit", "Add")]
-    """Shown in the footer; `_on_key` does the work."""
+    """Shown in the footer; `on_key` does the work."""
 
-    async def _on_key(self, event: events.Key) -> None:
+    def on_key(self, event: events.Key) -> None:
         # Handled here, in turn with the characters typed before it: a priority binding would run
         # before this widget had inserted the keys that reached the terminal in the same read.
         if event.key == "enter":
             event.stop()
-            event.prevent_default()
+            event.prevent_default()  # skips TextArea's own key handler, which would insert a new line
             self.action_submit()
-            return
-        await super()._on_key(event)
 
     def action_submit(self) -> None:
         self.screen.dismiss(split_ids(self.text))  # type: ignore[attr-defined]
