@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from grokdash import cli
 from grokdash.config import state_dir
 from grokdash.sim import SimServer
+from grokdash.sim.log import RequestRecord
 from grokdash.store import TaskStore
 
 from .cli import run_cli
@@ -34,6 +35,26 @@ def posts(sim: SimServer) -> list:
 
 def tracked(db: Path) -> list:
     return TaskStore(str(db)).tasks() if db.exists() else []
+
+
+class FirstCreateHeld:
+    """A simulator's `on_request`: the first create is in the log as it arrives, but its answer waits
+    until `release()`; any later request is answered at once. A create sent again while its sender waits
+    is then in the log before the sender hears back: no wall-clock margin decides what the log shows."""
+
+    def __init__(self) -> None:
+        self.logged = threading.Event()
+        """Set once the first create is in the log."""
+        self._released = threading.Event()
+        self._first = threading.Lock()
+
+    def __call__(self, record: RequestRecord) -> None:
+        if record.method == "POST" and self._first.acquire(blocking=False):
+            self.logged.set()
+            self._released.wait(10)  # bounded: a test that forgets to release still ends
+
+    def release(self) -> None:
+        self._released.set()
 
 
 def test_a_valid_create_prints_the_id_and_tracks_the_task_with_its_request(sim, env, db):
@@ -171,11 +192,13 @@ def test_a_refusal_by_the_server_is_shown_in_its_words_and_nothing_is_tracked(si
 
 
 def test_a_create_whose_answer_times_out_is_not_sent_again_and_is_kept(sim, env, db):
-    sim.latency = 1.0  # every answer comes after 1 s; the client waits 0.2 s
+    held = FirstCreateHeld()  # answered only once the command has given up (after 0.2 s)
+    sim.on_request = held
     args = ["new", "--model", "grok_video3", "--prompt", "a cat", "--duration", "12", "--yes"]
-    started = time.monotonic()
-    result = run_cli(args, {**env, "GROKDASH_TIMEOUT": "0.2"})
-    assert time.monotonic() - started < 1.0
+    try:
+        result = run_cli(args, {**env, "GROKDASH_TIMEOUT": "0.2"})
+    finally:
+        held.release()
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "the task may have been created: not sent again" in result.stderr
@@ -189,8 +212,5 @@ def test_a_create_whose_answer_times_out_is_not_sent_again_and_is_kept(sim, env,
         "duration": 12,
     }
 
-    deadline = time.monotonic() + 5
-    while not posts(sim) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # room for a second POST, were one sent
-    assert len(posts(sim)) == 1
+    assert held.logged.wait(10), "the create never reached the server"
+    assert len(posts(sim)) == 1  # a second one would have been answered, and so logged, before the exit

@@ -8,10 +8,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from textual import events
 from textual.widgets import Button, Select, Static, TextArea
 
 from grokdash import desktop
-from grokdash.errors import AuthError
+from grokdash.api import GrokClient
+from grokdash.errors import AuthError, ServerError
 from grokdash.models import Status
 from grokdash.rules import label_from_prompt
 from grokdash.sim import SimServer
@@ -22,6 +24,7 @@ from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.details import DetailsScreen, describe
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
+from tests.integration.test_new_command import FirstCreateHeld
 
 from .board import INTERVAL, SIZE, Dashboard, dashboard, plain_text
 
@@ -38,6 +41,13 @@ def quiet_desktop(monkeypatch) -> dict[str, list]:
     return calls
 
 
+async def workers_ended(board: Dashboard, group: str) -> None:
+    """Wait for the workers of `group` a key started ("create", "add"): none, when the key started none."""
+    started = [worker for worker in board.app.workers if worker.group == group]
+    if started:  # an empty list would mean every worker, the poller's endless one too
+        await board.app.workers.wait_for_complete(started)
+
+
 async def add_ids(board: Dashboard, text: str) -> None:
     await board.press("a")
     assert isinstance(board.app.screen, AddIdsScreen)
@@ -51,11 +61,10 @@ async def add_ids(board: Dashboard, text: str) -> None:
 async def test_ids_added_with_a_go_queued_processing_completed_or_failed(store, clock, sim):
     async with dashboard(store, clock, sim) as board:
         await add_ids(board, "one two fail-three")
-        assert board.row_ids()[:3] == ["one", "two", "fail-three"] or set(board.row_ids()) == {
-            "one",
-            "two",
-            "fail-three",
-        }
+        assert [tracked.id for tracked in store.tasks()] == ["one", "two", "fail-three"]  # as typed
+        assert any("Tracking 3: one, two, fail-three" in toast for toast in board.toasts())
+        assert sorted(board.row_ids()) == ["fail-three", "one", "two"]
+        assert board.table.selected.id == "one"
         await board.next_round()
         assert {board.status(i) for i in ("one", "two", "fail-three")} == {Status.QUEUED}
         await board.next_round(advance=15)
@@ -97,11 +106,13 @@ async def test_the_summary_counts_each_status_and_says_what_polling_does(store, 
         assert f"polling every {INTERVAL:g} s" in board.summary()
         await board.press("p")
         assert "paused" in board.summary()
-        asked = len(sim.log.records())
+        asked, done = len(sim.log.records()), board.app.rounds_done
         clock.advance(60)
         board.app.wake_poller()
-        await board.pilot.pause(0.2)
+        # The poller clears its wake-up each time round its loop: once clear, it has seen this one.
+        await board.until(lambda: not board.app._wake.is_set(), "the poller to take the wake-up")
         assert len(sim.log.records()) == asked, "a paused dashboard asked the API"
+        assert board.app.rounds_done == done
         await board.press("p")
         await board.until(lambda: len(sim.log.records()) > asked, "polling to resume")
 
@@ -127,7 +138,16 @@ async def test_add_dialog_escape_adds_nothing(store, clock):
         await board.pilot.press(*"abc")
         await board.press("escape")
         assert not isinstance(board.app.screen, AddIdsScreen)
+        await workers_ended(board, "add")
         assert store.tasks() == []
+
+
+async def test_ids_typed_in_the_same_read_as_enter_go_in(store, clock):
+    async with dashboard(store, clock) as board:
+        await board.press("a")
+        for character in "x1\r":  # keys that reached the terminal in one read: none waits for the last
+            board.app.post_message(events.Key("enter" if character == "\r" else character, character))
+        await board.until(lambda: "x1" in store, "the ids to go in")
 
 
 async def test_enter_shows_details_with_the_raw_answer_and_timeline(store, clock, sim):
@@ -279,8 +299,9 @@ async def test_help_lists_every_key_of_the_contract(store, clock):
 
 async def test_q_quits(store, clock):
     async with dashboard(store, clock) as board:
-        await board.press("q")
-        assert board.app.return_code == 0 or not board.app.is_running
+        await board.pilot.press("q")
+        await board.until(lambda: not board.app.is_running, "the dashboard to close")
+        assert board.app.return_code == 0
 
 
 async def test_a_changed_keymap_moves_the_action_to_its_new_key(store, clock, sim):
@@ -352,9 +373,27 @@ async def test_completion_rings_the_bell_and_notifies_the_desktop_when_enabled(
         assert quiet_desktop["notify"] == ["grokdash: ✔ ding completed"]
 
 
-async def test_an_auth_error_type_is_what_pauses(store, clock):
-    # The summary's wording comes from the error itself.
-    assert "refused" in AuthError("the API key was refused (HTTP 401)").message
+REVOKED = "the key was revoked by its owner (HTTP 403)"
+
+
+@pytest.mark.parametrize(
+    ("error", "pauses"),
+    [
+        pytest.param(lambda: AuthError(REVOKED), True, id="auth"),
+        pytest.param(lambda: ServerError(REVOKED, 503), False, id="other"),
+    ],
+)
+async def test_an_auth_error_type_is_what_pauses(store, clock, sim, monkeypatch, error, pauses):
+    # The type pauses, not the words; and the summary's wording comes from the error itself.
+    async def failing(client: GrokClient, task_id: str) -> None:
+        raise error()
+
+    monkeypatch.setattr(GrokClient, "get_task", failing)
+    store.add(["t1"])
+    async with dashboard(store, clock, sim) as board:  # after the first round
+        summary = board.summary()
+        assert ("paused · p resumes" in summary) is pauses
+        assert (f"{REVOKED}: polling paused (p resumes)" in summary) is pauses
 
 
 async def test_a_database_opened_after_the_first_frame_fills_the_table(tmp_path, clock):
@@ -515,7 +554,8 @@ async def test_an_invalid_request_cannot_be_sent(store, clock, sim):
         form.query_one("#images", TextArea).text = "\n".join(f"https://img/{n}.png" for n in range(6))
         await board.pilot.pause()
         assert "at most 5 reference images" in str(form.query_one("#problems", Static).render())
-        await board.press("ctrl+s")
+        await board.press("ctrl+s", "ctrl+s")  # ask, then confirm
+        await workers_ended(board, "create")
         assert posts(sim) == []
 
 
@@ -568,14 +608,18 @@ async def test_a_created_task_is_polled_until_it_completes(store, clock, sim):
 
 
 async def test_a_create_that_times_out_is_sent_once_and_said_so(store, clock):
-    with SimServer(clock=clock, latency=1.0) as slow:
-        async with dashboard(store, clock, slow, read_timeout=0.3, start_polling=False) as board:
-            form = await open_form(board, "a kite over a beach")
-            await board.press("ctrl+s", "ctrl+s")
-            problems = form.query_one("#problems", Static)
-            await board.until(lambda: "may have been created" in str(problems.render()), "the timeout")
-            assert form.query_one("#create", Button).disabled  # look before trying again
-            await board.press("ctrl+s")
-            # The simulator logs a request once it has answered it, after its latency.
-            await board.until(lambda: len(posts(slow)) >= 1, "the server to log the create")
-            assert len(posts(slow)) == 1 and store.tasks() == []
+    held = FirstCreateHeld()  # answered only once the client has given up (after 0.3 s)
+    with SimServer(clock=clock, on_request=held) as slow:
+        try:
+            async with dashboard(store, clock, slow, read_timeout=0.3, start_polling=False) as board:
+                form = await open_form(board, "a kite over a beach")
+                await board.press("ctrl+s", "ctrl+s")
+                problems = form.query_one("#problems", Static)
+                await board.until(lambda: "may have been created" in str(problems.render()), "the timeout")
+                assert form.query_one("#create", Button).disabled  # look before trying again
+                await board.press("ctrl+s")
+                await workers_ended(board, "create")
+                # A second create would have been answered at once, and so logged, by now.
+                assert len(posts(slow)) == 1 and store.tasks() == []
+        finally:
+            held.release()
