@@ -31,7 +31,7 @@ from grokdash.output import (
     render_tracked_table,
     tracked_json,
 )
-from grokdash.poller import Poller, PollPolicy, RoundReport, is_gone, is_settled, poll_until_settled
+from grokdash.poller import Outcome, Poller, PollPolicy, RoundReport, is_gone, is_settled
 from grokdash.rules import (
     MODELS,
     CreateRequest,
@@ -350,7 +350,11 @@ def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: A
 @click.argument("ids", nargs=-1, metavar="[ID...]")
 @click.option("--once", is_flag=True, help="Ask about every unfinished task once, then stop.")
 @click.option(
-    "--json", "as_json", is_flag=True, help="At the end, print one JSON array of the watched tasks."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per change as it happens (JSON lines); with --once, one JSON array of "
+    "the watched tasks at the end.",
 )
 @click.option(
     "--exit-status", is_flag=True, help="Exit 1 when any watched task ended failed (or was not found)."
@@ -362,7 +366,8 @@ def watch(
 ) -> int:
     """Poll the tracked tasks (or only the given ids, which are tracked too) until every one is final.
 
-    Each change is printed as it happens. Interrupting stops the watching, not the tracking.
+    Each change is printed as it happens, whatever else is still waiting for an answer. Interrupting
+    stops the watching, not the tracking.
     """
     settings = _settings(ctx, flags)
     valid, refused = _split_valid(ids)
@@ -383,37 +388,48 @@ def watch(
     if not as_json:
         pending = sum(not is_settled(tracked) for tracked in watched)
         how = "once" if once else f"every {settings.interval:g} s until all are final"
-        click.echo(f"watching {len(watched)} tasks, {pending} unfinished; asking {how}.")
+        click.echo(f"watching {_count(len(watched), 'task')}, {pending} unfinished; asking {how}.")
 
-    seen = {tracked.id: tracked for tracked in watched}
+    def on_outcome(outcome: Outcome) -> None:
+        line = change_line(outcome.before, outcome.after, time.time())
+        if line is None:
+            return
+        if not as_json:
+            click.echo(line)
+        elif not once:  # JSON lines: one object per change, flushed so a pipe sees it at once
+            click.echo(json.dumps(tracked_json(outcome.after), ensure_ascii=False))
+        sys.stdout.flush()
 
-    def on_round(report: RoundReport) -> None:
-        for tracked in report.changed:
-            line = change_line(seen.get(tracked.id), tracked, time.time())
-            seen[tracked.id] = tracked
-            if line and not as_json:
-                click.echo(line)
-
-    async def run() -> RoundReport | None:
+    async def run() -> RoundReport:
         async with _client(settings) as client:
             policy = PollPolicy(interval=settings.interval)
-            poller = Poller(client.get_task, store, policy=policy, concurrency=settings.concurrency)
+            poller = Poller(
+                client.get_task,
+                store,
+                policy=policy,
+                concurrency=settings.concurrency,
+                on_outcome=on_outcome,
+            )
             if once:
-                report = await poller.poll_round(only, everything=True)
-                on_round(report)
-                return report if report.auth_error else None
-            return await poll_until_settled(poller, store, only=only, on_round=on_round)
+                return await poller.poll_round(only, everything=True)
+            return await poller.run(only, until_settled=True, stop_on_auth=True)
 
-    stopped_by = asyncio.run(run())
+    report = asyncio.run(run())
+    if report.store_error is not None:
+        click.echo(f"grokdash: warning: the answers were not saved: {report.store_error.message}", err=True)
     final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
-    if as_json:
+    if as_json and once:
         click.echo(json.dumps([tracked_json(tracked) for tracked in final], indent=2, ensure_ascii=False))
-    else:
+    elif not as_json:
         click.echo(render_tracked_table(final, color=_color_wanted()))
-    if stopped_by is not None and stopped_by.auth_error is not None:
-        raise stopped_by.auth_error
+    if report.auth_error is not None:
+        raise report.auth_error
     ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
     return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @cli.command(short_help="Save the API key in the config file, readable by you only.")

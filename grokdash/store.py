@@ -13,6 +13,11 @@ the command line and a long-running poller in other processes. Nothing a user tr
 In memory the store keeps an index task id → record, so lookups never touch the disk, and `refresh()`
 costs one `stat` when nothing changed. Records are immutable `TrackedTask`s: the UI thread may read them
 while a worker thread writes.
+
+Poll answers are *staged*: `stage()` applies them in memory at once (every reader sees them) and keeps
+the change functions until `flush()` writes them, so answers are shown as they arrive and written in
+batches. A staged change survives a failed write and a reload of the file by another process's write
+(it is applied again on top of what was read), so nothing is lost while the disk is full or locked.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ LOCK_POLL = 0.01
 """Seconds between tries while another process holds the lock (filelock polls; its default is 0.05)."""
 NEW_FILE_MODE = PRIVATE_MODE
 """Labels, prompts and video URLs are the user's business."""
+
+Change = Callable[[TrackedTask], TrackedTask]
+"""A change to one record: `new = change(old)`, applied to whatever the file holds at write time."""
 
 Signature = tuple[int, int, int]
 """(st_mtime_ns, st_size, st_ino) of the file: when it differs, someone wrote the file."""
@@ -96,12 +104,22 @@ class TaskStore:
         """Serialises this instance's file work (and TinyDB, which is not thread-safe)."""
         self._state = threading.Lock()
         """Guards the index below, which the UI thread reads while a worker thread writes."""
+        self._base: dict[str, TrackedTask] = {}
+        """The records as the file holds them (last read or written)."""
+        self._pending: dict[str, list[Change]] = {}
+        """Staged changes not written yet, per id, in the order staged."""
         self._records: dict[str, TrackedTask] = {}
+        """What every reader sees: `_base` with `_pending` applied."""
         self._doc_ids: dict[str, int] = {}
         self._ordered: list[TrackedTask] | None = None
+        self._order: list[str] | None = None
+        """The ids in the order added; kept while only answers change (they never change the order)."""
         self.version = 0
         """Goes up whenever the tracked tasks change, here or through another process: a cheap "did
         anything change?" for callers that derive things from all tasks."""
+        self.outside_version = 0
+        """Goes up on every change but a staged answer: what can make a task due sooner (an add, a
+        reload, a change by `update`). A poller need not look for due tasks after its own answers."""
         with self._io:
             self._reload()
 
@@ -116,14 +134,19 @@ class TaskStore:
         """Every tracked task, in the order added (added_at, then the order within one add)."""
         with self._state:
             if self._ordered is None:
-                doc_ids = self._doc_ids
-                self._ordered = sorted(self._records.values(), key=lambda r: (r.added_at, doc_ids[r.id]))
+                records, doc_ids = self._records, self._doc_ids
+                if self._order is None:
+                    self._order = sorted(records, key=lambda i: (records[i].added_at, doc_ids[i]))
+                self._ordered = [records[task_id] for task_id in self._order]
             return list(self._ordered)
 
-    def _changed(self) -> None:
-        """Call with `_state` held: the records changed."""
+    def _changed(self, *, staged: bool = False) -> None:
+        """Call with `_state` held: the records changed (`staged`: by answers staged here only)."""
         self._ordered = None
         self.version += 1
+        if not staged:
+            self._order = None
+            self.outside_version += 1
 
     def get(self, task_id: str) -> TrackedTask | None:
         with self._state:
@@ -179,7 +202,9 @@ class TaskStore:
                 with self._state:
                     for record in gone:
                         del self._records[record.id]
+                        del self._base[record.id]
                         del self._doc_ids[record.id]
+                        self._pending.pop(record.id, None)
                     self._changed()
         return gone
 
@@ -191,45 +216,107 @@ class TaskStore:
         """Track whole records (`grokdash import`); ids already tracked are skipped and reported."""
         return self._add_records(tracked)
 
-    def update(self, changes: Mapping[str, Callable[[TrackedTask], TrackedTask]]) -> list[TrackedTask]:
-        """Apply `new = fn(old)` to each id still tracked, on the fresh data under the lock.
+    def stage(self, changes: Mapping[str, Change]) -> list[TrackedTask]:
+        """Apply `new = fn(old)` in memory now and keep it for the next `flush()` (or `update()`).
 
-        Writes once when any record changed and not at all otherwise; returns the changed records.
-        Ids no longer tracked (another process removed them) are skipped, never brought back.
+        Returns the records that changed, as they are now. Ids no longer tracked are skipped.
         """
-        if not changes:
-            return []
-        with self._transaction():
-            stored = self._storage.tasks_table()
-            changed: list[TrackedTask] = []
-            new_docs: dict[str, dict[str, Any]] = {}
+        changed: list[TrackedTask] = []
+        with self._state:
             for task_id, change in changes.items():
                 old = self._records.get(task_id)
                 if old is None:
                     continue
-                new = change(old)
+                new = _apply(change, old)
                 if new is old:
                     continue
-                if new.id != old.id:
-                    raise ValueError(f"a change for task {old.id!r} returned a record for {new.id!r}")
-                doc = new.to_json()
-                if doc == stored.get(str(self._doc_ids[task_id])):
-                    continue
+                self._records[task_id] = new
+                self._pending.setdefault(task_id, []).append(change)
                 changed.append(new)
-                new_docs[task_id] = doc
             if changed:
+                self._changed(staged=True)
+        return changed
+
+    @property
+    def unsaved(self) -> int:
+        """How many records have staged changes the file does not hold yet."""
+        with self._state:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every staged change: one write, none when nothing is staged or nothing differs.
+
+        Returns how many records were written. Raises StoreError when the file cannot be locked or
+        written; the changes then stay staged (and shown) for the next try.
+        """
+        if not self.unsaved:
+            return 0
+        return self._commit({})[1]
+
+    def update(self, changes: Mapping[str, Change]) -> list[TrackedTask]:
+        """Apply `new = fn(old)` to each id still tracked, on the fresh data under the lock, and write it
+        together with every staged change.
+
+        Writes once when any record changed and not at all otherwise; returns the records `changes`
+        changed, as they are now. Ids no longer tracked (another process removed them) are skipped,
+        never brought back. When the write fails nothing of `changes` is kept (StoreError).
+        """
+        if not changes and not self.unsaved:
+            return []
+        return self._commit(changes)[0]
+
+    def _commit(self, changes: Mapping[str, Change]) -> tuple[list[TrackedTask], int]:
+        """Under the lock: the staged changes taken now, then `changes`, applied to the file's records and
+        written once. Changes staged while the file is written stay staged."""
+        with self._transaction():
+            with self._state:
+                taken = {task_id: list(fns) for task_id, fns in self._pending.items()}
+            stored = self._storage.tasks_table()
+            written: dict[str, TrackedTask] = {}
+            new_docs: dict[str, dict[str, Any]] = {}
+            asked: list[str] = []
+            for task_id in dict.fromkeys([*taken, *changes]):
+                base = self._base.get(task_id)
+                if base is None:
+                    continue
+                record = base
+                for change in taken.get(task_id, ()):
+                    record = _apply(change, record)
+                if task_id in changes:
+                    record = _apply(changes[task_id], record)
+                if record is base:
+                    continue
+                written[task_id] = record
+                doc = record.to_json()
+                if doc != stored.get(str(self._doc_ids[task_id])):
+                    new_docs[task_id] = doc
+                    if task_id in changes:
+                        asked.append(task_id)
+            if new_docs:
 
                 def replace(document: dict[str, Any]) -> None:
                     fresh = new_docs[str(document["id"])]
                     document.clear()
                     document.update(fresh)
 
-                self._table.update(replace, doc_ids=[self._doc_ids[record.id] for record in changed])
-                with self._state:
-                    for record in changed:
-                        self._records[record.id] = record
-                    self._changed()
-        return changed
+                self._table.update(replace, doc_ids=[self._doc_ids[task_id] for task_id in new_docs])
+            with self._state:
+                for task_id in dict.fromkeys([*taken, *written]):
+                    if task_id in written:
+                        self._base[task_id] = written[task_id]
+                    rest = self._pending.pop(task_id, [])[len(taken.get(task_id, ())) :]
+                    if task_id not in self._base:
+                        continue
+                    record = self._base[task_id]
+                    for change in rest:
+                        record = _apply(change, record)
+                    if rest:
+                        self._pending[task_id] = rest
+                    self._records[task_id] = record
+                if written or taken:
+                    self._changed(staged=not changes)
+                changed = [self._records[task_id] for task_id in asked]
+        return changed, len(new_docs)
 
     # ---- inside -------------------------------------------------------------------------------------
 
@@ -254,6 +341,7 @@ class TaskStore:
         with self._state:
             for document, record in zip(documents, records, strict=True):
                 self._records[record.id] = record
+                self._base[record.id] = record
                 self._doc_ids[record.id] = document.doc_id
             self._changed()
 
@@ -330,14 +418,25 @@ class TaskStore:
         """Read the file's bytes, reusing the records whose stored form did not change."""
         previous = None
         if self._storage.data is not None:
-            previous = _Previous(self._storage.tasks_table(), self._records, self._doc_ids)
+            previous = _Previous(self._storage.tasks_table(), self._base, self._doc_ids)
         return _parse(raw, self.path, previous)
 
     def _install(self, loaded: _Loaded, signature: Signature | None) -> None:
         self._storage.loaded(loaded.tables, signature)
         with self._state:
-            self._records = loaded.records
+            self._base = loaded.records
             self._doc_ids = loaded.doc_ids
+            # Staged changes go on top of what was read: another process's write does not undo them.
+            records = dict(loaded.records)
+            for task_id in list(self._pending):
+                record = records.get(task_id)
+                if record is None:  # no longer tracked: removed by another process
+                    del self._pending[task_id]
+                    continue
+                for change in self._pending[task_id]:
+                    record = _apply(change, record)
+                records[task_id] = record
+            self._records = records
             self._changed()
 
     def _set_aside(self, loaded: _Loaded) -> None:
@@ -352,7 +451,7 @@ class TaskStore:
             ) from None
         fsync_directory(self._target.parent)
         # A running process still holds the last good state: keep it rather than lose it with the file.
-        kept_before = [record for task_id, record in self._records.items() if task_id not in loaded.records]
+        kept_before = [record for task_id, record in self._base.items() if task_id not in loaded.records]
         next_id = max(loaded.doc_ids.values(), default=0) + 1
         table = loaded.tables[TASKS_TABLE]
         for n, record in enumerate(kept_before):
@@ -497,6 +596,13 @@ def _encode(data: dict[str, dict[str, Any]]) -> bytes:
         for name, table in data.items()
     )
     return ("{" + ",".join(tables) + "}").encode("ascii")
+
+
+def _apply(change: Change, old: TrackedTask) -> TrackedTask:
+    new = change(old)
+    if new.id != old.id:
+        raise ValueError(f"a change for task {old.id!r} returned a record for {new.id!r}")
+    return new
 
 
 def _signature(result: os.stat_result) -> Signature:

@@ -314,8 +314,8 @@ class GrokdashApp(App[None]):
         if self.paused:
             return "paused · p resumes"
         now = self.clock()
-        if self._poller.paused_until and self._poller.paused_until > now:
-            return f"rate limited · waiting {self._poller.paused_until - now:.0f} s"
+        if (left := self._poller.rate_limit_left()) is not None:
+            return f"rate limited · waiting {left:.0f} s"
         wake = self._poller.next_wake(now)
         if wake is None:
             return "every task is final"

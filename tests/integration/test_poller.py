@@ -31,12 +31,12 @@ async def watch(sim: SimServer, store: TaskStore, clock, key: str, **kwargs):
         clock.advance(seconds)
 
     async with GrokClient(sim.base_url, Secret(key), timeouts=Timeouts(read=2)) as client:
-        poller = Poller(client.get_task, store, policy=POLICY, concurrency=4, clock=clock)
-        rounds = []
-        stopped_by = await poll_until_settled(
-            poller, store, on_round=rounds.append, clock=clock, sleep=fake_sleep, **kwargs
+        outcomes = []
+        poller = Poller(
+            client.get_task, store, policy=POLICY, concurrency=4, clock=clock, on_outcome=outcomes.append
         )
-        return poller, rounds, stopped_by
+        stopped_by = await poll_until_settled(poller, store, clock=clock, sleep=fake_sleep, **kwargs)
+        return poller, outcomes, stopped_by
 
 
 def requests_by_task(sim: SimServer) -> dict[str, list[float]]:

@@ -103,7 +103,11 @@ def test_watch_exit_status_is_1_when_one_failed(env, live_sim):
     env = {**env, "GROKDASH_BASE_URL": live_sim.base_url}
     result = run_cli(["watch", "--exit-status", "--interval", "0.5", "--json", "good-1", "fail-1"], env)
     assert result.exit_code == 1
-    by_id = {item["id"]: item for item in json.loads(result.stdout)}
+    # JSON lines: one object per change, as it happened; the last one of each task is where it ended.
+    changes = [json.loads(line) for line in result.stdout.splitlines()]
+    seen = [c["status"] for c in changes if c["id"] == "good-1"]
+    assert seen[0] == "queued" and seen[-1] == "completed" and len(set(seen)) == len(seen), seen
+    by_id = {item["id"]: item for item in changes}
     assert by_id["good-1"]["status"] == "completed"
     assert by_id["fail-1"]["status"] == "failed" and "moderation" in by_id["fail-1"]["error"]
     # The ids given to watch are tracked from then on.

@@ -595,3 +595,85 @@ def test_the_file_is_written_as_compact_json_the_same_as_one_dumps():
     }
     expected = json.dumps(data, separators=(",", ":")).encode("ascii")
     assert store_module._encode(data) == expected
+
+
+# ---- staged answers: shown at once, written in batches, kept while the disk fails -------------------
+
+
+def test_staged_answers_are_seen_at_once_and_written_by_one_flush(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b", "c"])
+    writes = store.writes
+    for task_id in ("a", "b"):
+        store.stage({task_id: lambda r: answered(r, "processing", clock())})
+    assert [store.get(i).status for i in ("a", "b", "c")] == ["processing", "processing", None]
+    assert store.writes == writes, "staging writes nothing"
+    assert store.unsaved == 2
+    assert TaskStore(db, clock=clock).get("a").status is None
+
+    assert store.flush() == 2
+    assert store.writes == writes + 1
+    assert store.unsaved == 0
+    assert [r.status for r in TaskStore(db, clock=clock).tasks()] == ["processing", "processing", None]
+    assert store.flush() == 0 and store.writes == writes + 1, "nothing staged: no write"
+
+
+def test_a_failed_flush_keeps_the_answers_shown_and_staged_until_the_disk_works(db, clock, monkeypatch):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"])
+    before = db.read_bytes()
+    store.stage({"a": lambda r: answered(r, "completed", clock())})
+    monkeypatch.setattr(
+        store_module.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError(28, "No space"))
+    )
+
+    with pytest.raises(StoreError, match="No space"):
+        store.flush()
+    assert db.read_bytes() == before
+    assert store.get("a").status == "completed" and store.unsaved == 1
+    with pytest.raises(StoreError):
+        store.update({"a": lambda r: r.with_label("x")})
+    assert store.get("a").label is None, "a failed update keeps nothing of its own change"
+    assert store.get("a").status == "completed", "but the staged answer stays"
+
+    monkeypatch.undo()
+    assert store.flush() == 1
+    assert TaskStore(db, clock=clock).get("a").status == "completed"
+
+
+def test_staged_errors_are_applied_once_on_top_of_another_processes_write(db, clock):
+    mine, other = TaskStore(db, clock=clock), TaskStore(db, clock=clock)
+    mine.add(["a", "b"])
+    other.refresh()
+    mine.stage({"a": lambda r: r.with_error(RateLimitedError("slow down"), clock())})
+    other.update({"a": lambda r: r.with_label("theirs"), "b": lambda r: r.with_label("b")})
+
+    assert mine.refresh()
+    assert mine.get("a").label == "theirs" and mine.get("a").consecutive_errors == 1
+    mine.flush()
+    stored = TaskStore(db, clock=clock).get("a")
+    assert (stored.label, stored.consecutive_errors, len(stored.recent_errors)) == ("theirs", 1, 1)
+
+
+def test_a_staged_answer_for_a_task_another_process_removed_is_dropped(db, clock):
+    mine, other = TaskStore(db, clock=clock), TaskStore(db, clock=clock)
+    mine.add(["a", "b"])
+    other.refresh()
+    mine.stage({"a": lambda r: answered(r, "queued", clock())})
+    other.remove(["a"])
+    mine.refresh()
+    assert ids(mine) == ["b"] and mine.unsaved == 0
+    mine.flush()
+    assert ids(TaskStore(db, clock=clock)) == ["b"], "never brought back"
+
+
+def test_an_update_writes_the_staged_answers_with_it(db, clock):
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b"])
+    store.stage({"a": lambda r: answered(r, "queued", clock())})
+    writes = store.writes
+    changed = store.update({"b": lambda r: r.with_label("bee")})
+    assert [r.id for r in changed] == ["b"]
+    assert store.writes == writes + 1 and store.unsaved == 0
+    reopened = TaskStore(db, clock=clock)
+    assert (reopened.get("a").status, reopened.get("b").label) == ("queued", "bee")
