@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import click
 
-from grokdash import __version__
+from grokdash import __version__, core
 from grokdash.api import GrokClient, Timeouts
-from grokdash.config import SPECS, ConfigError, Settings, load_settings, state_dir
+from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
-from grokdash.downloads import Downloader, save_task
+from grokdash.downloads import Downloader
 from grokdash.errors import ApiError, GrokdashError, UsageError, safe_snippet
 from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
@@ -36,7 +36,6 @@ from grokdash.rules import (
     MODELS,
     CreateRequest,
     billing_text,
-    label_from_prompt,
     request_problems,
     rules_text,
 )
@@ -54,7 +53,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def settings_options(command: F) -> F:
-    """The settings flags every command takes (CONTRACT.md: every command takes the flags)."""
+    """The settings flags every command takes (docs/architecture.md: every command takes them)."""
     options = [
         click.option("--base-url", metavar="URL", help="API base URL [env GROKDASH_BASE_URL]."),
         click.option("--db", metavar="FILE", help="Task database, a TinyDB JSON file [env GROKDASH_DB]."),
@@ -273,12 +272,13 @@ def add(ctx: click.Context, ids: tuple[str, ...], label: str | None, **flags: An
     still added (exit status 2 when any was refused).
     """
     settings = _settings(ctx, flags)
-    valid, refused = _split_valid(_read_ids(ids))
-    _report_refused(refused, "not added")
-    if not valid and not refused:
+    wanted = _read_ids(ids)
+    if not wanted:
         raise UsageError("no ids given")
-    if valid:
-        outcome = _open_store(settings).add(valid, label=label)
+    valid, refused = _split_valid(wanted)
+    _report_refused(refused, "not added")
+    if valid:  # the database is opened only when there is something to add
+        outcome = core.track(_open_store(settings), valid, label=label)
         _say("tracking", outcome.added)
         _say("already tracked", outcome.already)
     return EXIT_USAGE if refused else EXIT_OK
@@ -292,7 +292,7 @@ def rm(ctx: click.Context, ids: tuple[str, ...], **flags: Any) -> int:
     """Stop tracking task ids. Their saved videos stay where they are."""
     settings = _settings(ctx, flags)
     wanted = _unique(ids)
-    removed = {tracked.id for tracked in _open_store(settings).remove(wanted)}
+    removed = {tracked.id for tracked in core.untrack(_open_store(settings), wanted)}
     _say("stopped tracking", [task_id for task_id in wanted if task_id in removed])
     missing = [task_id for task_id in wanted if task_id not in removed]
     for task_id in missing:
@@ -579,15 +579,8 @@ async def _download_all(
 
         async def one(task_id: str) -> Path:
             async with gate:
-                tracked = store.get(task_id)
-                if tracked is not None and not (tracked.task and tracked.task.video_url):
-                    # Never asked about, or asked before it completed: ask once now.
-                    task = await client.get_task(task_id)
-                    await asyncio.to_thread(
-                        store.update, {task_id: lambda old: old.with_answer(task, time.time())}
-                    )
                 bar = progress.add_task(task_id, total=None)
-                path = await save_task(
+                return await core.save_video(
                     downloader,
                     client,
                     store,
@@ -596,7 +589,6 @@ async def _download_all(
                     with_label=settings.label_in_filename,
                     on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
                 )
-                return path
 
         with progress:
             return await asyncio.gather(*(one(task_id) for task_id in ids), return_exceptions=True)
@@ -641,26 +633,6 @@ def _describe_request(request: CreateRequest) -> list[str]:
     lines += [f"  image:        {safe_snippet(url, 100)}" for url in request.image_urls]
     lines.append(f"  {billing_text(request)}")
     return lines
-
-
-def _keep_unsent(request: CreateRequest) -> Path | None:
-    """Write the request to the state folder so the user can look before sending it again."""
-    folder = state_dir() / "unsent"
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    text = json.dumps(request.to_json(), indent=2, ensure_ascii=False) + "\n"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for attempt in range(100):
-            path = folder / (f"{stamp}.json" if attempt == 0 else f"{stamp}-{attempt}.json")
-            try:
-                with path.open("x", encoding="utf-8") as file:
-                    file.write(text)
-            except FileExistsError:
-                continue
-            return path
-    except OSError as exc:
-        log.warning("could not keep the unsent request in %s: %s", folder, exc)
-    return None
 
 
 @cli.command(short_help="Create a task and track it.", epilog=_rules_epilog())
@@ -750,32 +722,23 @@ def new(
 
     async def send() -> Task:
         async with _client(settings) as client:
-            return await client.create_task(request)
+            return await core.create_and_track(client, store, request, label=label)
 
     try:
         task = asyncio.run(send())
-    except ApiError as error:
-        if not error.may_have_been_created:
-            raise
+    except core.CreateUncertainError as error:
         click.echo(f"grokdash: {error.message}", err=True)
-        kept = _keep_unsent(request)
-        if kept is not None:
-            click.echo(f"grokdash: the request is kept in {kept}; check before sending it again", err=True)
+        if error.kept is not None:
+            click.echo(
+                f"grokdash: the request is kept in {error.kept}; check before sending it again", err=True
+            )
         else:
             body = json.dumps(request.to_json(), ensure_ascii=False)
             click.echo(f"grokdash: the request was: {body}", err=True)
         return EXIT_FAILED
-
-    try:
-        store.add([task.id], label=label or label_from_prompt(prompt), request=request.to_json())
-        store.update({task.id: lambda old: old.with_answer(task, time.time())})
-    except GrokdashError as error:
-        click.echo(task.id)
-        click.echo(
-            f"grokdash: created {task.id} but could not track it: {error.message} "
-            f"(track it with: grokdash add {task.id})",
-            err=True,
-        )
+    except core.CreatedNotTrackedError as error:
+        click.echo(error.task.id)  # paid for: its id must reach the user whatever else failed
+        click.echo(f"grokdash: {error.message}", err=True)
         return EXIT_FAILED
     click.echo(task.id)
     click.echo(f"created {task.id} ({task.status}); tracking it", err=True)

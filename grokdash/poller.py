@@ -217,6 +217,8 @@ class Poller:
         """When the server last answered anything (monotonic)."""
         self.store_error: GrokdashError | None = None
         """Why the last write of the answers failed; None once a write works."""
+        self.step_error: GrokdashError | None = None
+        """Why the last step of `run` failed (a bug, an unreadable database); None once one works."""
         self._unsaved_since: float | None = None
         self._write_failures = 0
         self._next_write_at = 0.0
@@ -227,6 +229,10 @@ class Poller:
     def force(self, ids: Iterable[str]) -> None:
         """Poll these at once, even when final, gone, backing off or paused."""
         self._forced.update(ids)
+
+    def monotonic(self) -> float:
+        """Now, on the clock this poller's own waits run on."""
+        return self._monotonic()
 
     @property
     def in_flight(self) -> int:
@@ -464,6 +470,7 @@ class Poller:
         is_paused: Callable[[], bool] = lambda: False,
         wake: asyncio.Event | None = None,
         on_idle: Callable[[], None] = lambda: None,
+        on_wake: Callable[[], None] = lambda: None,
         sleep: Sleep = asyncio.sleep,
     ) -> RoundReport:
         """Poll while the caller wants: each due task is asked about when it is due, whatever else is in
@@ -471,7 +478,10 @@ class Poller:
 
         Returns, with `until_settled`, once every chosen task is settled; with `stop_on_auth`, on the first
         auth error (`auth_error` of the report says so). `on_idle` is called whenever nothing is in
-        flight or waiting to be sent; `sleep` waits while idle (tests pass one that moves a fake clock).
+        flight or waiting to be sent; `on_wake` when `wake` was set and taken (everything it asked for is
+        done by the next `on_idle`); `sleep` waits while idle (tests pass one that moves a fake clock).
+        A step that fails (a bug, an unreadable database) is kept in `step_error`, and the next waits
+        longer each time: never a loop that asks again at once.
         """
         report = RoundReport()
         failures = 0
@@ -490,10 +500,11 @@ class Poller:
                     self._send_queued(report)
                     self._write_soon()
                     failures = 0
+                    self.step_error = None
                 except Exception as error:  # a bug or an unreadable database: say it, wait, try again
                     failures += 1
                     delay = backoff_delay(failures, self.policy)
-                    self.store_error = _as_sentence(error)
+                    self.step_error = _as_sentence(error)
                     log.exception("a polling step failed; trying again in %.0f s", delay)
                 if report.auth_error is not None and stop_on_auth:
                     return report
@@ -503,7 +514,8 @@ class Poller:
                     on_idle()
                 if not failures:
                     delay = min(delay, self._idle_delay())
-                await self._wait(delay, wake, sleep)
+                if await self._wait(delay, wake, sleep):
+                    on_wake()
         finally:
             self._running = False
             self._queue.clear()
@@ -538,7 +550,7 @@ class Poller:
                 self._next_scan_at = -math.inf  # chosen afresh later: the longest waiting first
             if limited:
                 return
-        if self._queue:
+        if self._queue or (paused and not self._forced):
             return
         now = self._clock()
         version = self._store.outside_version
@@ -550,6 +562,8 @@ class Poller:
         # Going through 10,000 tasks takes milliseconds: not on the event loop.
         chosen, later = await asyncio.to_thread(self._scan, now, only, budget, forced_only=paused)
         self._queue.extend(tracked.id for tracked in chosen)
+        if paused:
+            return  # only the forced ones were looked at: what is due is looked for on resuming
         self._scanned_version = version
         # Tasks coming due one after another are taken together, at most one look a second.
         self._next_scan_at = (
@@ -572,7 +586,7 @@ class Poller:
         finally:
             self._in_flight.pop(task_id, None)
 
-    async def _wait(self, delay: float, wake: asyncio.Event | None, sleep: Sleep) -> None:
+    async def _wait(self, delay: float, wake: asyncio.Event | None, sleep: Sleep) -> bool:
         """Until a request or a write ends, the caller wakes us, or `delay` has passed. While either is
         under way the wait is a real timer: a fake `sleep` would race ahead of work that takes real time."""
         waiters: set[asyncio.Future[Any]] = set(self._in_flight.values())
@@ -589,10 +603,12 @@ class Poller:
             for future in (timer, waker):
                 if future is not None and not future.done():
                     future.cancel()
-        if waker is not None and waker.done():
-            wake.clear()  # type: ignore[union-attr]
         if timer.done() and not timer.cancelled() and timer.exception() is not None:
             raise timer.exception()  # type: ignore[misc]
+        if waker is not None and waker.done() and not waker.cancelled():
+            wake.clear()  # type: ignore[union-attr]
+            return True
+        return False
 
     async def stop(self) -> None:
         """Cancel the requests in flight (closing) and write what was staged."""
@@ -605,7 +621,7 @@ class Poller:
 def _as_sentence(error: Exception) -> GrokdashError:
     if isinstance(error, GrokdashError):
         return error
-    return GrokdashError(f"an unexpected error ({type(error).__name__}); the details are in the log")
+    return GrokdashError(str(error) or f"an unexpected error ({type(error).__name__})")
 
 
 async def poll_until_settled(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import sys
@@ -22,14 +21,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from grokdash import desktop
+from grokdash import core, desktop
 from grokdash.api import GrokClient, preload_transport
-from grokdash.downloads import Downloader, save_task
-from grokdash.errors import GrokdashError
+from grokdash.downloads import Downloader
+from grokdash.errors import AuthError, GrokdashError
 from grokdash.logs import log_path
-from grokdash.models import ACTIVE_STATUSES, Status, Task, partition_ids
-from grokdash.poller import Poller, PollPolicy, RoundReport, is_settled
-from grokdash.rules import CreateRequest, label_from_prompt
+from grokdash.models import ACTIVE_STATUSES, Status, Task
+from grokdash.poller import Outcome, Poller, PollPolicy, is_settled
+from grokdash.rules import CreateRequest
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui.screens.add import AddIdsScreen
@@ -44,6 +43,10 @@ from grokdash.tui.widgets.task_table import TaskTable
 log = logging.getLogger(__name__)
 
 CONNECTION_KINDS = frozenset({"network", "timeout"})
+CONNECTION_FAILURES_SHOWN = 2
+"""Connection failures in a row, with no answer between, that make the summary say so."""
+NEWS_SECONDS = 1.0
+"""Tasks finishing within this many seconds of each other share one pop-up."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,21 @@ class GrokdashApp(App[None]):
         """Set once the task database is open."""
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
-        self.rounds_done = 0
-        """Poll rounds finished since start (tests wait on it; the summary does not show it)."""
+        self.wake_seq = 0
+        """How many times the poller was woken (a key, a change by another process)."""
+        self._wake_taken = 0
+        self.polled_through = 0
+        """The last wake whose polling is done: what it asked for was sent and answered (tests wait on
+        it; the summary does not show it)."""
+        self.idle_passes = 0
+        """Times the poller had nothing in flight and nothing waiting: the first means the first round
+        of answers is in."""
+        self._shown_version = -1
+        """The store's version the table's order, filter and counts were last computed from."""
+        self._connection_failures = 0
+        """Connection failures (network, timeout) since the last answer."""
+        self._news: list[TrackedTask] = []
+        """Tasks that finished since the last pop-up."""
         self._counts_cache: tuple[int, Counter[str], int] | None = None
         self._footer_state: tuple[bool | None, ...] = ()
         self.sub_title = config.subtitle
@@ -248,6 +264,7 @@ class GrokdashApp(App[None]):
                 policy=PollPolicy(interval=self.config.interval),
                 concurrency=self.config.concurrency,
                 clock=self.clock,
+                on_outcome=self.on_outcome,
             )
             if self.config.start_polling:
                 self.call_after_refresh(self.poll_forever)  # the first frame does not wait for a round
@@ -281,6 +298,7 @@ class GrokdashApp(App[None]):
         if options != self.options:  # the user changed the view meanwhile: that rebuild wins
             return
         self._counts_cache = (version, *counts)
+        self._shown_version = version
         self.table.set_rows(rows, medians)
         self.update_summary()
         self.refresh_footer()
@@ -298,8 +316,25 @@ class GrokdashApp(App[None]):
             self.query_one(SummaryBar).show(Counter(), 0, "opening the task database…", self.problem)
             return
         self.query_one(SummaryBar).show(
-            self._counts()[0], len(self.table.rows), self.polling_state(), self.problem, self.view_state()
+            self._counts()[0],
+            len(self.table.rows),
+            self.polling_state(),
+            self.current_problem(),
+            self.view_state(),
         )
+
+    def current_problem(self) -> str | None:
+        """The one thing wrong that the summary says: the key or the connection, else polling itself,
+        else the database (answers are then kept in memory until it can be written)."""
+        if self.problem:
+            return self.problem
+        poller = self._poller
+        if poller is not None and poller.step_error is not None:
+            return f"polling failed: {poller.step_error.message}"
+        if poller is not None and poller.store_error is not None:
+            kept = self.store.unsaved
+            return f"not saved ({kept} kept in memory): {poller.store_error.message}"
+        return None
 
     def _counts(self) -> tuple[Counter[str], int]:
         """Tasks per status, and how many are backing off after errors, as of the last rebuild (every
@@ -312,7 +347,7 @@ class GrokdashApp(App[None]):
         if self._poller is None:
             return f"polling off: {self.config.no_poll_reason or 'no API key'}"
         if self.paused:
-            return "paused · p resumes"
+            return "paused · p resumes · r asks now"
         now = self.clock()
         if (left := self._poller.rate_limit_left()) is not None:
             return f"rate limited · waiting {left:.0f} s"
@@ -320,6 +355,11 @@ class GrokdashApp(App[None]):
         if wake is None:
             return "every task is final"
         state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
+        if self._poller.in_flight:  # a long round: say it is still waiting, and how fresh the news is
+            state += f" · {self._poller.in_flight} waiting for an answer"
+            if self._poller.last_answer_at is not None:
+                ago = self._poller.monotonic() - self._poller.last_answer_at
+                state += f", last answer {ago:.0f} s ago"
         if self._poller.pacer.pace is not None:  # why answers now come in small batches
             state += f" · paced to {self._poller.pacer.pace.describe()}"
         backing_off = self._counts()[1]
@@ -355,7 +395,9 @@ class GrokdashApp(App[None]):
                 self._note_new_statuses(self.store.tasks(), notify=False)
                 await self.rebuild()
                 gc.freeze()
-                self._wake.set()
+                self.wake_poller()
+            elif self.store.version != self._shown_version:  # answers came: order and counts catch up
+                await self.rebuild()
             else:
                 self.table.refresh_running()
                 self.update_summary()
@@ -366,40 +408,59 @@ class GrokdashApp(App[None]):
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def poll_forever(self) -> None:
-        """Round after round while the dashboard is open. A failure is shown and polling goes on."""
+        """Poll while the dashboard is open: each answer is shown as it arrives (`on_outcome`); a failure
+        is shown in the summary and polling goes on, waiting longer each time."""
         assert self._poller is not None
         await asyncio.to_thread(preload_transport)
-        while True:
-            if not self.paused:
-                try:
-                    report = await self._poller.poll_round()
-                except Exception as error:
-                    log.exception("a poll round failed")
-                    self.problem = f"polling failed: {error}"
-                    self.update_summary()
-                else:
-                    await self.after_round(report)
-                self.rounds_done += 1
-            now = self.clock()
-            wake = self._poller.next_wake(now)
-            delay = 3600.0 if wake is None or self.paused else max(0.05, wake - now)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        await self._poller.run(
+            refresh=False,  # the once-a-second tick looks for other processes' changes and wakes us
+            is_paused=lambda: self.paused,
+            wake=self._wake,
+            on_idle=self._poller_idle,
+            on_wake=self._poller_woke,
+        )
 
-    async def after_round(self, report: RoundReport) -> None:
-        if report.auth_error is not None:
-            self.paused = True
-            self.problem = f"{report.auth_error.message}: polling paused (p resumes)"
-        elif report.errors and not report.answered and {e.kind for e in report.errors} <= CONNECTION_KINDS:
-            self.problem = report.errors[0].message
-        elif report.answered:
-            self.problem = None
-        if report.changed:
-            self._note_new_statuses(report.changed, notify=True)
-            await self.rebuild()
+    def _poller_woke(self) -> None:
+        self._wake_taken = self.wake_seq
+
+    def _poller_idle(self) -> None:
+        """Nothing in flight: what every wake so far asked for is done, once the table shows it."""
+        self.idle_passes += 1
+        self._announce_news()  # the round is over: say now what it brought
+        done = self._wake_taken
+        if self.store.version != self._shown_version:
+            self._show_then_mark(done)
         else:
+            self.polled_through = max(self.polled_through, done)
             self.update_summary()
+
+    @work(group="view", exit_on_error=False)
+    async def _show_then_mark(self, done: int) -> None:
+        await self.rebuild()
+        self.polled_through = max(self.polled_through, done)
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """One answer (or failed query), the moment it came: its row, the news, what the summary says."""
+        after, error = outcome.after, outcome.error
+        self.table.update_rows([after])
+        self._note_new_statuses([after], notify=True)
+        if isinstance(error, AuthError):
+            self.paused = True
+            self.problem = f"{error.message}: polling paused (p resumes)"
+        elif error is not None and error.kind in CONNECTION_KINDS:
+            # The summary's one line once it is not one slow task among answers that still come (that
+            # one shows in its row).
+            self._connection_failures += 1
+            if self._connection_failures >= CONNECTION_FAILURES_SHOWN or self.no_answer_yet():
+                self.problem = error.message
+        elif error is None:
+            self._connection_failures = 0
+            if not self.paused:
+                self.problem = None
+
+    def no_answer_yet(self) -> bool:
+        """No task has had an answer yet (every query so far failed)."""
+        return self._poller is None or self._poller.last_answer_at is None
 
     def _note_new_statuses(self, tasks: Iterable[TrackedTask], *, notify: bool) -> None:
         finished = []
@@ -410,11 +471,20 @@ class GrokdashApp(App[None]):
             if notify and before in ACTIVE_STATUSES and tracked.status in (Status.COMPLETED, Status.FAILED):
                 finished.append(tracked)
         if finished:
-            self.announce(finished)
+            # One pop-up for what finished close together, not one each: forty completions in a few
+            # seconds would cover the table.
+            if not self._news:
+                self.set_timer(NEWS_SECONDS, self._announce_news)
+            self._news.extend(finished)
             if self.config.auto_download:
                 for tracked in finished:
                     if tracked.status == Status.COMPLETED and not tracked.local_file:
                         self.save(tracked.id)
+
+    def _announce_news(self) -> None:
+        news, self._news = self._news, []
+        if news:
+            self.announce(news)
 
     def announce(self, finished: list[TrackedTask]) -> None:
         failed = [t for t in finished if t.status == Status.FAILED]
@@ -435,8 +505,11 @@ class GrokdashApp(App[None]):
         if self.config.desktop_notifications:
             desktop.notify_desktop(f"grokdash: {title}", body)
 
-    def wake_poller(self) -> None:
+    def wake_poller(self) -> int:
+        """Wake the poller now (a key, another process's change); returns this wake's number."""
+        self.wake_seq += 1
         self._wake.set()
+        return self.wake_seq
 
     # ---- actions: the keys ------------------------------------------------------------------------
 
@@ -534,14 +607,16 @@ class GrokdashApp(App[None]):
         self.action_new_task(request)
 
     async def create_task(self, request: CreateRequest) -> Task:
-        """Send the create request once and track the new task at once, with its request."""
+        """Send the create request once and track the new task at once, with its request (the form shows
+        what went wrong; a request that may have made a task is kept, as `grokdash new` keeps it)."""
         assert self._client is not None
-        task = await self._client.create_task(request)
-        label = label_from_prompt(request.prompt)
-        await asyncio.to_thread(self.store.add, [task.id], label=label, request=request.to_json())
-        now = self.clock()
-        await asyncio.to_thread(self.store.update, {task.id: lambda old: old.with_answer(task, now)})
-        return task
+        try:
+            return await core.create_and_track(self._client, self.store, request, clock=self.clock)
+        except core.CreatedNotTrackedError as error:
+            # Paid for, and the id is on screen only: keep it where the user can find it.
+            log.error("%s", error.message)
+            self.notify(error.message, title=f"Created {error.task.id}", severity="error", timeout=60)
+            raise
 
     async def _created(self, task: Task | None) -> None:
         if task is None:
@@ -562,21 +637,21 @@ class GrokdashApp(App[None]):
     @work(group="add", exit_on_error=False)
     async def add_ids(self, ids: list[str]) -> None:
         """Track `ids`, in a worker: while the database is still opening they wait for it, and the
-        screen does not."""
+        screen does not. When the database cannot take them, the dialog opens again with them."""
         await self._opened.wait()
         if not ids:
             self.notify("No ids to add.", severity="warning")
             return
-        valid, invalid = partition_ids(ids)
-        refused = [error.message for _, error in invalid]
-        added: list[str] = []
-        if valid:
-            outcome = await asyncio.to_thread(self.store.add, valid)
-            added = outcome.added
-            if outcome.already:
-                self.notify(f"Already tracked: {', '.join(outcome.already[:5])}", severity="warning")
-        for sentence in refused:
-            self.notify(sentence, title="Not added", severity="error", timeout=10)
+        try:
+            outcome = await asyncio.to_thread(core.track, self.store, ids)
+        except GrokdashError as error:
+            self.push_screen(AddIdsScreen("\n".join(ids), problem=error.message), self._added)
+            return
+        if outcome.already:
+            self.notify(f"Already tracked: {', '.join(outcome.already[:5])}", severity="warning")
+        for _, refusal in outcome.refused:
+            self.notify(refusal.message, title="Not added", severity="error", timeout=10)
+        added = outcome.added
         if added:
             self.notify(f"Tracking {len(added)}: {', '.join(added[:5])}{' …' if len(added) > 5 else ''}")
             self._known_status.update(dict.fromkeys(added))
@@ -639,7 +714,7 @@ class GrokdashApp(App[None]):
         try:
             async with self._download_gate:
                 self.saving[task_id] = "0%"
-                path = await save_task(
+                path = await core.save_video(
                     self._downloader,
                     self._client,
                     self.store,
@@ -680,7 +755,11 @@ class GrokdashApp(App[None]):
         targets = self.table.targets()
         if not targets:
             return
-        removed = await asyncio.to_thread(self.store.remove, [t.id for t in targets])
+        try:
+            removed = await asyncio.to_thread(core.untrack, self.store, [t.id for t in targets])
+        except GrokdashError as error:
+            self.notify(error.message, title="Still tracked", severity="error", timeout=15)
+            return
         if removed:
             self._undo.append(removed)
             self.table.marked.clear()
@@ -692,8 +771,13 @@ class GrokdashApp(App[None]):
         if not self._undo:
             self.notify("Nothing to undo.")
             return
-        records = self._undo.pop()
-        await asyncio.to_thread(self.store.restore, records)
+        records = self._undo[-1]
+        try:
+            await asyncio.to_thread(core.restore, self.store, records)
+        except GrokdashError as error:
+            self.notify(f"{error.message}; u tries again", title="Not undone", severity="error", timeout=15)
+            return
+        self._undo.pop()
         await self.rebuild()
         self.table.select(records[0].id)
         self.notify(f"Tracking {len(records)} again.", title="Undone")
@@ -704,15 +788,22 @@ class GrokdashApp(App[None]):
             return
         what = targets[0].id if len(targets) == 1 else f"{len(targets)} tasks"
         current = targets[0].label if len(targets) == 1 else None
+        self.ask_label([t.id for t in targets], what, current)
 
-        async def save(label: str | None) -> None:
-            if label is None:
+    def ask_label(self, ids: list[str], what: str, current: str | None, problem: str | None = None) -> None:
+        """The label dialog; when the label cannot be saved, it opens again with the text typed."""
+
+        async def save(text: str | None) -> None:
+            if text is None:
                 return
-            changes = {t.id: (lambda old, label=label: old.with_label(label)) for t in targets}
-            await asyncio.to_thread(self.store.update, changes)
+            try:
+                await asyncio.to_thread(core.label, self.store, ids, text)
+            except GrokdashError as error:
+                self.ask_label(ids, what, text, error.message)
+                return
             await self.rebuild()
 
-        self.push_screen(LabelScreen(what, current), save)
+        self.push_screen(LabelScreen(what, current, problem), save)
 
     def action_poll(self) -> None:
         if self._poller is None:

@@ -66,9 +66,13 @@ class Dashboard:
     async def next_round(self, advance: float = 0.0) -> None:
         """Let `advance` seconds pass on the shared clock, then wait for one more poll round."""
         self.clock.advance(advance)
-        done = self.app.rounds_done
-        self.app.wake_poller()
-        await self.until(lambda: self.app.rounds_done > done, "a poll round")
+        await self.polled(self.app.wake_poller())
+
+    async def polled(self, wake: int | None = None) -> None:
+        """Wait until the poller has done what wake number `wake` (default: the latest) asked for, and
+        the table shows it."""
+        wake = self.app.wake_seq if wake is None else wake
+        await self.until(lambda: self.app.polled_through >= wake, "a poll round")
         await self.pilot.pause()
 
     async def press(self, *keys: str) -> None:
@@ -113,7 +117,7 @@ async def dashboard(
     async with app.run_test(size=SIZE) as pilot:
         board = Dashboard(app, pilot, clock)
         if sim is not None and settings["start_polling"]:
-            await board.until(lambda: app.rounds_done >= 1, "the first poll round")
+            await board.until(lambda: app.idle_passes >= 1, "the first poll round")
         await pilot.pause()
         yield board
 

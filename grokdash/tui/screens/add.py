@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -41,19 +42,30 @@ class AddIdsScreen(ModalScreen[list[str] | None]):
     }
     AddIdsScreen IdsArea { height: 8; }
     AddIdsScreen .hint { color: $text-muted; }
+    AddIdsScreen .problem { color: $error; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, text: str = "", problem: str | None = None) -> None:
+        """`text` and `problem`: what was typed before, and why it could not be added (it is kept)."""
+        super().__init__()
+        self._text = text
+        self._problem = problem
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("[b]Add task ids[/b]")
             yield Label("Paste or type ids, separated by spaces, commas or new lines.", classes="hint")
-            yield IdsArea(id="ids", soft_wrap=True, show_line_numbers=False)
+            if self._problem:
+                yield Label(Text(f"Not added: {self._problem}"), classes="problem")
+            yield IdsArea(self._text, id="ids", soft_wrap=True, show_line_numbers=False)
             yield Label("enter adds · escape cancels", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(IdsArea).focus()
+        area = self.query_one(IdsArea)
+        area.focus()
+        area.move_cursor(area.document.end)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -19,17 +19,22 @@ class LabelScreen(ModalScreen[str | None]):
         width: 64; height: auto; border: round $primary; background: $surface; padding: 0 1;
     }
     LabelScreen .hint { color: $text-muted; }
+    LabelScreen .problem { color: $error; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, what: str, current: str | None) -> None:
+    def __init__(self, what: str, current: str | None, problem: str | None = None) -> None:
+        """`problem`: why the label typed before (`current`) could not be saved; it is kept."""
         super().__init__()
         self._what = what
         self._current = current or ""
+        self._problem = problem
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text.assemble(("Label ", "bold"), self._what))
+            if self._problem:
+                yield Label(Text(f"Not saved: {self._problem}"), classes="problem")
             yield Input(value=self._current, placeholder="a few words; empty clears the label", id="label")
             yield Label("enter saves · escape cancels", classes="hint")
         yield Footer()

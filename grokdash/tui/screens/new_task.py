@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
-from grokdash.errors import ApiError
+from grokdash.core import CreatedNotTrackedError, CreateUncertainError
+from grokdash.errors import GrokdashError
 from grokdash.models import Task
 from grokdash.rules import MODELS, CreateRequest, billing_text, request_problems
 
@@ -47,6 +48,8 @@ class NewTaskScreen(ModalScreen[Task | None]):
         self._initial = request or CreateRequest(model="grok_video3", prompt="")
         self._confirming = False
         self._sending = False
+        self._maybe_created = False
+        """The request may have made a task: this form sends nothing more."""
 
     # ---- layout -----------------------------------------------------------------------------------
 
@@ -194,7 +197,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
 
     @on(Button.Pressed, "#create")
     def action_submit(self) -> None:
-        if self._sending or request_problems(self.request()):
+        if self._sending or self._maybe_created or request_problems(self.request()):
             return
         if not self._confirming:
             self._set_confirming(True)  # the first press asks; the second one spends
@@ -210,13 +213,18 @@ class NewTaskScreen(ModalScreen[Task | None]):
         button.disabled, button.label = True, "Sending…"
         try:
             task = await self._send(request)
-        except ApiError as error:
+        except GrokdashError as error:
             self._sending = False
-            self.query_one("#problems", Static).update(Text(f"• {error.message}"))
+            said = error.message
+            if isinstance(error, CreateUncertainError):
+                said += f"; the request is kept in {error.kept}" if error.kept else ""
+            self.query_one("#problems", Static).update(Text(f"• {said}"))
             button.label = "Create…"
             button.variant = "primary"
             self._confirming = False
-            # After "may have been created" the user must look first: no quick second press.
-            button.disabled = error.may_have_been_created
+            # After "may have been created" (or created and not tracked) the user must look first: this
+            # form sends nothing more, whatever is pressed.
+            self._maybe_created = isinstance(error, CreateUncertainError | CreatedNotTrackedError)
+            button.disabled = self._maybe_created
             return
         self.dismiss(task)

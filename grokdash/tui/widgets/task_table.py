@@ -140,6 +140,18 @@ class TaskTable(ScrollView, can_focus=True):
             self.cursor = min(self.cursor, max(0, len(rows) - 1))
         self.refresh()
 
+    def update_rows(self, records: list[TrackedTask]) -> None:
+        """Fresh records for rows already shown, in place: an answer is drawn the moment it arrives, and
+        the order and filter catch up at the next rebuild."""
+        changed = False
+        for record in records:
+            index = self._index.get(record.id)
+            if index is not None:
+                self._rows[index] = record
+                changed = True
+        if changed:
+            self.refresh()
+
     def select(self, task_id: str) -> bool:
         index = self._index.get(task_id)
         if index is None:
