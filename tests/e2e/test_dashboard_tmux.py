@@ -309,7 +309,13 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
             row_status(screen, FAILED_ID) == "failed"
         )
 
-    ended = terminal.wait_for("first", "two completed rows and one failed", all_ended, seen=note_running)
+    def sorted_failed_first(screen: str) -> bool:
+        # Rows change in place as answers come; the order catches up within a second.
+        return all_ended(screen) and row_order(screen, IDS)[0] == FAILED_ID
+
+    ended = terminal.wait_for(
+        "first", "two completed rows and one failed, sorted", sorted_failed_first, seen=note_running
+    )
     mark("all final")
     assert seen_running, f"never saw a task queued or processing\n{terminal.report()}"
 
