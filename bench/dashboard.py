@@ -115,7 +115,7 @@ class Probe:
     calls: list[tuple[str, float, float, bool]] = field(default_factory=list)
     """(name, start, end, on the loop thread)"""
     round_reports: list[tuple[float, int, int]] = field(default_factory=list)
-    """(end, answered, changed) of each finished after_round"""
+    """(end, answered, changed) of each stretch of answers until the poller was idle"""
     round_done: asyncio.Event | None = None
     recording: bool = False
 
@@ -187,25 +187,35 @@ def install_probes() -> None:
     TaskTable.set_rows = probed_set_rows  # type: ignore[method-assign]
     TaskTable.render_line = probed_render_line  # type: ignore[method-assign]
 
-    after_round = GrokdashApp.after_round
+    on_outcome, poller_idle = GrokdashApp.on_outcome, GrokdashApp._poller_idle
+    counted = {"answered": 0, "changed": 0}
 
-    async def probed_after_round(self: GrokdashApp, report: Any) -> None:
-        await after_round(self, report)
-        PROBE.round_reports.append((time.perf_counter(), report.answered, len(report.changed)))
-        if PROBE.round_done is not None:
-            PROBE.round_done.set()
+    def probed_on_outcome(self: GrokdashApp, outcome: Any) -> None:
+        on_outcome(self, outcome)
+        counted["changed"] += 1
+        counted["answered"] += outcome.error is None
 
-    GrokdashApp.after_round = probed_after_round  # type: ignore[method-assign]
+    def probed_poller_idle(self: GrokdashApp) -> None:
+        # Answers stream: a "round" is everything asked until the poller is idle again.
+        poller_idle(self)
+        if counted["changed"]:
+            PROBE.round_reports.append((time.perf_counter(), counted["answered"], counted["changed"]))
+            counted.update(answered=0, changed=0)
+            if PROBE.round_done is not None:
+                PROBE.round_done.set()
+
+    GrokdashApp.on_outcome = probed_on_outcome  # type: ignore[method-assign]
+    GrokdashApp._poller_idle = probed_poller_idle  # type: ignore[method-assign]
 
     # What runs on the loop during a round, and what runs in worker threads.
     for owner, attribute in (
-        (Poller, "poll_round"),
-        (Poller, "due"),
+        (Poller, "_scan"),
         (Poller, "next_wake"),
-        (TaskStore, "update"),
+        (TaskStore, "flush"),
+        (TaskStore, "stage"),
         (TaskStore, "tasks"),
         (TaskStore, "refresh"),
-        (GrokdashApp, "after_round"),
+        (GrokdashApp, "on_outcome"),
         (GrokdashApp, "rebuild"),
         (GrokdashApp, "update_summary"),
         (GrokdashApp, "polling_state"),
@@ -496,7 +506,7 @@ def totals(start: float, end: float) -> list[tuple[str, float, int]]:
 
 def phases(start: float, end: float) -> list[tuple[str, float, float]]:
     """The main steps of the round, relative to its start: (name [where], start, duration)."""
-    keep = ("poll_round", "update", "rebuild", "visible_tasks", "model_medians", "due", "set_rows")
+    keep = ("_scan", "flush", "rebuild", "visible_tasks", "model_medians", "due", "set_rows")
     out = []
     for name, s, e, loop in PROBE.calls:
         if start <= s <= end and name.split(" ")[0].rsplit(".", 1)[-1] in keep:
@@ -654,7 +664,7 @@ def main() -> None:
     )
     print("  the round's steps (start, duration):")
     for name, start, took in round_["phases"]:
-        if took >= 0.005 or "poll_round" in name or "update" in name:
+        if took >= 0.005 or "_scan" in name or "flush" in name:
             print(f"    {start:6.2f} s {took * 1000:7.1f} ms  {name}")
     print("  time in probed calls from the round's start to the repaint after it (inclusive):")
     for name, took, calls in round_["totals"][:8]:

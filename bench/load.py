@@ -132,7 +132,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         sampler.halt.set()
         await monitor.stop()
         state = app.polling_state()
-        rounds = app.rounds_done
+        rounds = app.idle_passes
     window = sorted(((late, at) for at, late in monitor.samples if started <= at <= ended), reverse=True)
     lateness = [late for late, _ in window]
     return {
@@ -247,7 +247,7 @@ def report(
             f"(goal < 50 ms; {len(drawn)} presses; handled after {statistics.median(handled) * 1000:.1f} ms "
             "median)"
         )
-    print(f"poll rounds: {run['rounds']}; the summary line at the end: {run['state']!r}")
+    print(f"times the poller was idle: {run['rounds']}; the summary line at the end: {run['state']!r}")
     if run["explained"]:
         print("the longest stalls, the probed calls that overlapped them, and where the threads were:")
         for stall in run["explained"]:

@@ -89,17 +89,16 @@ async def make(demo: Demo) -> bool:
         table = app.query_one(TaskTable)
         complete = await wait_until(
             pilot,
-            lambda: app.rounds_done >= 1 and all(t.checked_at is not None for t in demo.store.tasks()),
+            lambda: app.idle_passes >= 1 and all(t.checked_at is not None for t in demo.store.tasks()),
             DEADLINE,
             "the first poll round",
         )
         for _ in range(MAX_FORCED_ROUNDS):
             if not complete or settled_for_the_picture(demo.store.tasks()):
                 break
-            rounds = app.rounds_done
             await pilot.press("R")
             complete = await wait_until(
-                pilot, lambda rounds=rounds: app.rounds_done > rounds, DEADLINE, "a poll round"
+                pilot, lambda wake=app.wake_seq: app.polled_through >= wake, DEADLINE, "a poll round"
             )
         # The store holds the answers; the table must have drawn them too.
         complete = complete and await wait_until(
