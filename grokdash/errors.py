@@ -138,7 +138,7 @@ class RequestTimeoutError(ApiError):
 
 
 class InvalidIdError(ApiError):
-    """Refused before sending: the id cannot name a task (see CONTRACT.md)."""
+    """Refused before sending: the id cannot name a task (the rules are `models.id_problem`)."""
 
     kind = "invalid_id"
 
