@@ -360,7 +360,7 @@ def make_app(
         _record("GrokClient() (httpx.AsyncClient)", begun)
         return client
 
-    config = DashboardConfig(
+    config = DashboardConfig.of(
         store=store,
         make_client=make_client,
         interval=interval,
@@ -405,7 +405,7 @@ async def child_frame(db: Path) -> dict[str, Any]:
     from grokdash.tui.app import DashboardConfig, GrokdashApp
 
     started = time.perf_counter()
-    app = GrokdashApp(DashboardConfig(store=None, open_store=lambda: TaskStore(db), make_client=None))
+    app = GrokdashApp(DashboardConfig.of(store=None, open_store=lambda: TaskStore(db), make_client=None))
     async with app.run_test(size=SIZE) as pilot:
         while PROBE.first_frame_at is None:
             await pilot.pause()

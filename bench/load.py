@@ -101,7 +101,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         dashboard.install_probes()  # bench/dashboard.py's timers: what ran during each stall
     install_key_probe()
     store = TaskStore(Path(args.db))
-    config = DashboardConfig(
+    config = DashboardConfig.of(
         store=store,
         make_client=lambda: GrokClient(args.base_url, Secret("bench"), max_connections=CONCURRENCY),
         interval=args.interval,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -139,21 +140,16 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         timeouts = Timeouts(total=settings.timeout)
         return GrokClient(base_url, key, timeouts=timeouts, max_connections=settings.concurrency)
 
+    if running_demo is not None:  # the demo's own pace and folder; every other setting is the user's
+        settings = dataclasses.replace(
+            settings, interval=interval, download_dir=running_demo.folder / "videos"
+        )
     config = DashboardConfig(
         store=store,
         open_store=lambda: TaskStore(settings.db),
         make_client=make_client if key else None,
+        settings=settings,
         no_poll_reason="no API key (run grokdash login, or set GROKDASH_API_KEY)",  # fits 100 columns
-        interval=interval,
-        concurrency=settings.concurrency,
-        keymap=dict(settings.keymap),
-        bell=settings.bell,
-        desktop_notifications=settings.desktop_notifications,
-        player=settings.player,
-        download_dir=running_demo.folder / "videos" if running_demo else settings.download_dir,
-        auto_download=settings.auto_download,
-        max_downloads=settings.max_downloads,
-        label_in_filename=settings.label_in_filename,
         subtitle=subtitle,
         notices=tuple(notices),
     )

@@ -333,6 +333,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def default_settings() -> Settings:
+    """Every setting at its default, read from nowhere: no flag, no environment, no file."""
+    values = {spec.name: spec.default() for spec in SETTINGS}
+    values.pop("api_key")
+    return Settings(api_key=None, config_path=default_config_path(), **values)
+
+
 def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Settings from flags (None means not given), environment and config file, in that order."""
     flags = {name: value for name, value in (flags or {}).items() if value is not None}

@@ -47,7 +47,7 @@ def build_app(demo: Demo) -> GrokdashApp:
     def make_client() -> GrokClient:
         return GrokClient(demo.base_url, Secret(DEMO_KEY))
 
-    config = DashboardConfig(
+    config = DashboardConfig.of(
         store=demo.store,
         make_client=make_client,
         interval=DEMO_INTERVAL,

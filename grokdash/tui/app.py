@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input
 
 from grokdash import core, desktop
 from grokdash.api import GrokClient, preload_transport
+from grokdash.config import Settings, default_settings
 from grokdash.downloads import Downloader
 from grokdash.errors import AuthError, GrokdashError
 from grokdash.logs import log_path
@@ -51,33 +52,41 @@ NEWS_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class DashboardConfig:
-    """Everything the dashboard needs from outside, so tests can build one around a simulator."""
+    """Everything the dashboard needs from outside: the user's settings as they were loaded, and the
+    wiring (where the tasks and the client come from), so tests can build one around a simulator."""
 
     store: TaskStore | None
     """The tracked tasks; or None with `open_store`, to open them after the first frame."""
     make_client: Callable[[], GrokClient] | None
     """None when there is no API key: the dashboard shows the list but does not poll."""
-    interval: float = 30.0
-    concurrency: int = 8
+    settings: Settings = field(default_factory=default_settings)
+    """Interval, concurrency, keymap, downloads, notifications…: the same object every command gets."""
+    save_videos: bool = True
+    """False: `s` and save-on-complete are off (no download folder to write to)."""
     no_poll_reason: str | None = None
-    keymap: dict[str, str] = field(default_factory=dict)
-    bell: bool = False
-    desktop_notifications: bool = True
-    player: str | None = None
     subtitle: str = ""
     clock: Callable[[], float] = time.time
     notices: tuple[str, ...] = ()
     """Sentences to show once at start (a database moved aside, a config warning)."""
     start_polling: bool = True
     """False leaves the poller idle until a key asks for a round: for snapshots and key tests."""
-    download_dir: Path | None = None
-    """Where `s` and save-on-complete put videos; None: saving is off."""
-    auto_download: bool = False
-    max_downloads: int = 2
-    label_in_filename: bool = False
     open_store: Callable[[], TaskStore] | None = None
     """Opens the task database in a worker thread once the screen is up: a big database then never
     keeps the dashboard from appearing."""
+
+    @classmethod
+    def of(cls, settings: Settings | None = None, **values: Any) -> DashboardConfig:
+        """A config from keyword values: those naming a setting change `settings` (default: every
+        setting at its default), the others are the wiring. `download_dir=None` turns saving off."""
+        names = {item.name for item in fields(Settings)}
+        changes = {name: value for name, value in values.items() if name in names}
+        wiring = {name: value for name, value in values.items() if name not in names}
+        save_videos = changes.get("download_dir") is not None
+        changes = {
+            name: value for name, value in changes.items() if value is not None or name != "download_dir"
+        }
+        chosen = replace(settings or default_settings(), **changes)
+        return cls(settings=chosen, save_videos=save_videos, **wiring)
 
 
 def _count(tasks: list[TrackedTask]) -> tuple[Counter[str], int]:
@@ -116,6 +125,9 @@ class GrokdashApp(App[None]):
     def __init__(self, config: DashboardConfig) -> None:
         super().__init__()
         self.config = config
+        self.settings = config.settings
+        self.download_dir: Path | None = config.settings.download_dir if config.save_videos else None
+        """Where `s` and save-on-complete put videos; None: saving is off."""
         if config.store is not None:
             self.store = config.store
         self.clock = config.clock
@@ -126,7 +138,7 @@ class GrokdashApp(App[None]):
         self._poller: Poller | None = None
         self._wake = asyncio.Event()
         self._downloader: Downloader | None = None
-        self._download_gate = asyncio.Semaphore(config.max_downloads)
+        self._download_gate = asyncio.Semaphore(config.settings.max_downloads)
         self.saving: dict[str, str] = {}
         """What the SAVED column says for videos being saved: "queued", "42%"."""
         self.transfers: dict[str, Transfer] = {}
@@ -215,8 +227,8 @@ class GrokdashApp(App[None]):
         return hasattr(self, "store")
 
     async def on_mount(self) -> None:
-        if self.config.keymap:
-            self._apply_keymap(self.config.keymap)
+        if self.settings.keymap:
+            self._apply_keymap(self.settings.keymap)
         self.table.focus()
         for notice in self.config.notices:
             self.notify(notice, severity="warning", timeout=15)
@@ -254,15 +266,15 @@ class GrokdashApp(App[None]):
         # The records live as long as the dashboard: keep the collector from walking them again and
         # again (a full collection over 10,000 tasks stalls the screen for tens of milliseconds).
         gc.freeze()
-        if self.config.download_dir is not None:
+        if self.download_dir is not None:
             self._downloader = Downloader()
         if self.config.make_client is not None:
             self._client = self.config.make_client()
             self._poller = Poller(
                 self._client.get_task,
                 self.store,
-                policy=PollPolicy(interval=self.config.interval),
-                concurrency=self.config.concurrency,
+                policy=PollPolicy(interval=self.settings.interval),
+                concurrency=self.settings.concurrency,
                 clock=self.clock,
                 on_outcome=self.on_outcome,
             )
@@ -354,7 +366,7 @@ class GrokdashApp(App[None]):
         wake = self._poller.next_wake(now)
         if wake is None:
             return "every task is final"
-        state = f"polling every {self.config.interval:g} s · next in {max(0.0, wake - now):.0f} s"
+        state = f"polling every {self.settings.interval:g} s · next in {max(0.0, wake - now):.0f} s"
         if self._poller.in_flight:  # a long round: say it is still waiting, and how fresh the news is
             state += f" · {self._poller.in_flight} waiting for an answer"
             if self._poller.last_answer_at is not None:
@@ -476,7 +488,7 @@ class GrokdashApp(App[None]):
             if not self._news:
                 self.set_timer(NEWS_SECONDS, self._announce_news)
             self._news.extend(finished)
-            if self.config.auto_download:
+            if self.settings.auto_download:
                 for tracked in finished:
                     if tracked.status == Status.COMPLETED and not tracked.local_file:
                         self.save(tracked.id)
@@ -500,9 +512,9 @@ class GrokdashApp(App[None]):
             title = ", ".join(f"{count} {word}" for count, word in counts if count)
             body = ", ".join(t.label or t.id for t in finished[:5])
         self.notify(body or title, title=title, severity="error" if failed else "information")
-        if self.config.bell:
+        if self.settings.bell:
             self.bell()
-        if self.config.desktop_notifications:
+        if self.settings.desktop_notifications:
             desktop.notify_desktop(f"grokdash: {title}", body)
 
     def wake_poller(self) -> int:
@@ -685,7 +697,7 @@ class GrokdashApp(App[None]):
         for tracked in targets:
             self.save(tracked.id)
         what = targets[0].id if len(targets) == 1 else f"{len(targets)} videos"
-        self.notify(f"Saving {what} to {self.config.download_dir}.")
+        self.notify(f"Saving {what} to {self.download_dir}.")
 
     def save(self, task_id: str) -> None:
         """Queue the video of `task_id` for saving; a video already queued or saving is not queued twice."""
@@ -698,7 +710,7 @@ class GrokdashApp(App[None]):
     @work(group="downloads", exit_on_error=False)
     async def save_video(self, task_id: str) -> None:
         assert self._downloader is not None and self._client is not None
-        assert self.config.download_dir is not None
+        assert self.download_dir is not None
         shown = {"at": 0.0}
 
         started = time.monotonic()
@@ -719,8 +731,8 @@ class GrokdashApp(App[None]):
                     self._client,
                     self.store,
                     task_id,
-                    self.config.download_dir,
-                    with_label=self.config.label_in_filename,
+                    self.download_dir,
+                    with_label=self.settings.label_in_filename,
                     on_progress=progress,
                     clock=self.clock,
                 )
@@ -745,7 +757,7 @@ class GrokdashApp(App[None]):
         if not target:
             self.notify("Nothing to open yet: no saved file and no video URL.", severity="warning")
             return
-        problem = desktop.open_target(target, self.config.player)
+        problem = desktop.open_target(target, self.settings.player)
         if problem:
             self.notify(problem, severity="error")
         else:
@@ -903,7 +915,7 @@ class GrokdashApp(App[None]):
 
     def key_help(self) -> list[tuple[str, str, str]]:
         """(keys, description, binding id) for every binding of the dashboard, as the keymap maps them."""
-        keymap = self.config.keymap  # what `_apply_keymap` gave Textual, which has no public getter for it
+        keymap = self.settings.keymap  # what `_apply_keymap` gave Textual, which has no public getter for it
         rows = []
         for binding in [*TaskTable.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding):

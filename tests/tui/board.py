@@ -110,10 +110,11 @@ async def dashboard(
         "interval": INTERVAL,
         "clock": clock,
         "desktop_notifications": False,
+        "auto_download": False,  # a test of saving turns it on; the user's default is on
         "start_polling": sim is not None,
         **overrides,
     }
-    app = GrokdashApp(DashboardConfig(**settings))
+    app = GrokdashApp(DashboardConfig.of(**settings))
     async with app.run_test(size=SIZE) as pilot:
         board = Dashboard(app, pilot, clock)
         if sim is not None and settings["start_polling"]:

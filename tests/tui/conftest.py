@@ -216,9 +216,10 @@ def build_app(store: TaskStore, **config_overrides: Any) -> GrokdashApp:
         "start_polling": False,
         "clock": frozen_clock,
         "desktop_notifications": False,
+        "auto_download": False,
     }
     settings.update(config_overrides)
-    return GrokdashApp(DashboardConfig(**settings))
+    return GrokdashApp(DashboardConfig.of(**settings))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 def dashboard_on(db: Path, clock) -> GrokdashApp:
     """The app as `grokdash` builds it: the database is opened after the first frame, no API key."""
-    config = DashboardConfig(
+    config = DashboardConfig.of(
         store=None,
         open_store=lambda: TaskStore(db),
         make_client=None,

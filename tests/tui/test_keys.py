@@ -395,7 +395,7 @@ async def test_an_auth_error_type_is_what_pauses(store, clock, sim, monkeypatch,
 
 async def test_a_database_opened_after_the_first_frame_fills_the_table(tmp_path, clock):
     TaskStore(tmp_path / "tasks.json").add(["t1", "t2"])
-    config = DashboardConfig(
+    config = DashboardConfig.of(
         store=None,
         open_store=lambda: TaskStore(tmp_path / "tasks.json"),
         make_client=None,
@@ -418,7 +418,7 @@ async def test_ids_added_while_the_database_opens_go_in_once_it_is_open(tmp_path
         gate.wait(10)  # a big database: still opening while the user types
         return TaskStore(tmp_path / "tasks.json")
 
-    config = DashboardConfig(store=None, open_store=slow_open, make_client=None, clock=clock)
+    config = DashboardConfig.of(store=None, open_store=slow_open, make_client=None, clock=clock)
     app = GrokdashApp(config)
     async with app.run_test(size=SIZE) as pilot:
         board = Dashboard(app, pilot, clock)
@@ -432,7 +432,7 @@ async def test_a_database_that_cannot_be_opened_is_said_and_the_dashboard_stays_
     def locked() -> TaskStore:
         raise StoreError("the task database /x/tasks.json is locked by another grokdash process")
 
-    config = DashboardConfig(store=None, open_store=locked, make_client=None, clock=clock)
+    config = DashboardConfig.of(store=None, open_store=locked, make_client=None, clock=clock)
     app = GrokdashApp(config)
     async with app.run_test(size=SIZE) as pilot:
         board = Dashboard(app, pilot, clock)
