@@ -210,8 +210,12 @@ class Poller:
         """Chosen to be asked about, waiting for a free request slot (`run` only)."""
         self._running = False
         self._scanned_version = -1
-        self._next_scan_at = -math.inf
-        """When `run` next looks for due tasks (on `clock`); infinity when every task is settled."""
+        self._next_scan_mono = -math.inf
+        """When `run` next looks for due tasks (monotonic); infinity when every task is settled."""
+        self._asked: dict[str, tuple[float, float]] = {}
+        """Per task this process asked about: the `checked_at` its answer stored, and the monotonic
+        moment. While the record still holds that check, its next poll is timed on the monotonic clock,
+        so stepping the wall clock neither delays it nor brings it forward."""
         self._due_cache: tuple[tuple[int, frozenset[str] | None, frozenset[str]], float | None] | None = None
         self.last_answer_at: float | None = None
         """When the server last answered anything (monotonic)."""
@@ -255,10 +259,19 @@ class Poller:
             return []
         return self._scan(now, only, limit)[0]
 
+    def _due_at(self, tracked: TrackedTask, now: float, mono: float) -> float | None:
+        """When (on `clock`) to ask about this task next; None when settled."""
+        mine = self._asked.get(tracked.id)
+        if mine is None or tracked.checked_at != mine[0]:
+            return next_poll_at(tracked, self.policy, now)
+        due = next_poll_at(tracked, self.policy)  # our own check: the wait it stands for is exact
+        return None if due is None else now + (mine[1] + (due - mine[0]) - mono)
+
     def _scan(
         self, now: float, only: set[str] | None, limit: int | None, *, forced_only: bool = False
     ) -> tuple[list[TrackedTask], float | None]:
         """The due tasks (as `due`), and the earliest due time of the others (None: all settled)."""
+        mono = self._monotonic()
         busy = self._busy()
         forced = self._forced
         chosen: list[tuple[float, int, TrackedTask]] = []
@@ -268,7 +281,7 @@ class Poller:
                 continue
             if tracked.id in forced:
                 chosen.append((-math.inf, n, tracked))
-            elif forced_only or (due := next_poll_at(tracked, self.policy, now)) is None:
+            elif forced_only or (due := self._due_at(tracked, now, mono)) is None:
                 continue
             elif due <= now:
                 chosen.append((due, n, tracked))
@@ -288,7 +301,8 @@ class Poller:
         if self._forced or self._queue:
             wake: float | None = now
         elif self._running:
-            wake = self._next_scan_at if self._next_scan_at != math.inf else None
+            left = self._next_scan_mono - self._monotonic()
+            wake = now + left if self._next_scan_mono != math.inf else None
         else:
             wake = self._earliest_due(now, only)
         if wake is None:
@@ -391,9 +405,11 @@ class Poller:
             if self._unsaved_since is None:
                 self._unsaved_since = mono
             report.changed.append(changed[0])
+            if changed[0].checked_at is not None:
+                self._asked[task_id] = (changed[0].checked_at, mono)
             # When `run` should look again for this one (a look also finds any others due by then).
-            if (due := next_poll_at(changed[0], self.policy, at)) is not None:
-                self._next_scan_at = min(self._next_scan_at, due)
+            if (due := next_poll_at(changed[0], self.policy)) is not None:
+                self._next_scan_mono = min(self._next_scan_mono, mono + (due - at))
             if self.on_outcome is not None and before is not None:
                 self.on_outcome(Outcome(before, changed[0], error))
         self._write_soon()
@@ -436,8 +452,6 @@ class Poller:
         due = self._write_due_at()
         if due is None or (not force and due > self._monotonic()):
             return
-        if force and self._write_failures and self._next_write_at > self._monotonic():
-            return  # the disk failed a moment ago: a round's end is no reason to hammer it
         self._writing = asyncio.ensure_future(self._write_now())
         await asyncio.shield(self._writing)
 
@@ -487,7 +501,7 @@ class Poller:
         failures = 0
         last_refresh = -math.inf
         self._running = True
-        self._next_scan_at = -math.inf
+        self._next_scan_mono = -math.inf
         try:
             while True:
                 delay = REFRESH_SECONDS
@@ -509,7 +523,7 @@ class Poller:
                 if report.auth_error is not None and stop_on_auth:
                     return report
                 if not self._in_flight and not self._queue:
-                    if until_settled and self._next_scan_at == math.inf and not self._forced:
+                    if until_settled and self._next_scan_mono == math.inf and not self._forced:
                         return report
                     on_idle()
                 if not failures:
@@ -526,8 +540,8 @@ class Poller:
         """Seconds until there is something to do: a task comes due (and the pace and a rate-limit
         pause let it go), or the staged answers are due to be written. A request that ends wakes the
         wait too."""
-        mono, now = self._monotonic(), self._clock()
-        send_in = self._next_scan_at - now
+        mono = self._monotonic()
+        send_in = self._next_scan_mono - mono
         for not_before in (
             self.paused_until,
             self.pacer.not_before if self.pacer.budget(mono) == 0 else None,
@@ -547,14 +561,14 @@ class Poller:
             kept = deque(task_id for task_id in self._queue if not limited and task_id in self._forced)
             if len(kept) < len(self._queue):
                 self._queue = kept
-                self._next_scan_at = -math.inf  # chosen afresh later: the longest waiting first
+                self._next_scan_mono = -math.inf  # chosen afresh later: the longest waiting first
             if limited:
                 return
         if self._queue or (paused and not self._forced):
             return
-        now = self._clock()
+        now, mono = self._clock(), self._monotonic()
         version = self._store.outside_version
-        if not self._forced and version == self._scanned_version and now < self._next_scan_at:
+        if not self._forced and version == self._scanned_version and mono < self._next_scan_mono:
             return
         budget = self.pacer.budget(self._monotonic())
         if budget == 0:
@@ -566,14 +580,13 @@ class Poller:
             return  # only the forced ones were looked at: what is due is looked for on resuming
         self._scanned_version = version
         # Tasks coming due one after another are taken together, at most one look a second.
-        self._next_scan_at = (
-            math.inf if later is None else max(later, now + min(SCAN_GAP, self.policy.interval))
-        )
+        gap = min(SCAN_GAP, self.policy.interval)
+        self._next_scan_mono = math.inf if later is None else mono + max(later - now, gap)
 
     def _send_queued(self, report: RoundReport) -> None:
         if self.rate_limit_left() is not None:  # a 429 came while the tasks were being chosen
             self._queue.clear()
-            self._next_scan_at = -math.inf
+            self._next_scan_mono = -math.inf
             return
         while self._queue and len(self._in_flight) < self.concurrency:
             task_id = self._queue.popleft()

@@ -490,12 +490,6 @@ async def test_a_watch_that_ends_while_the_database_cannot_be_written_says_why(s
     assert [tracked.checked_at for tracked in on_disk(db).tasks()] == [None, None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: Poller.run's final write is skipped while the retry backoff of an earlier failed "
-    "write is pending (Poller.write: `if force and self._write_failures and self._next_write_at > now: "
-    "return`), so the answers are dropped and the stale error reported although the disk works again",
-)
 @pytest.mark.parametrize("fault", ["disk-full"], indirect=True)
 async def test_a_watch_that_ends_after_the_disk_works_again_writes_its_answers(clock, db, fault):
     """The disk is full at first and freed before the last task is final: the watch ends at once (every

@@ -182,22 +182,9 @@ def gaps(times: list[float]) -> list[float]:
 
 
 STEPS = [
-    pytest.param(
-        {100.0: -HOUR},
-        id="back-an-hour",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="product bug: after the wall clock is set back, Poller._refill skips every look for due "
-            "tasks while `now < self._next_scan_at`, a time on the wall clock from before the step: "
-            "nothing is asked until the wall clock catches up (an hour)",
-        ),
-    ),
+    pytest.param({100.0: -HOUR}, id="back-an-hour"),
     pytest.param({100.0: DAY}, id="forward-a-day"),
-    pytest.param(
-        {100.0: -HOUR, 200.0: DAY},
-        id="back-an-hour-then-forward-a-day",
-        marks=pytest.mark.xfail(strict=True, reason="as back-an-hour: no ask between the two steps"),
-    ),
+    pytest.param({100.0: -HOUR, 200.0: DAY}, id="back-an-hour-then-forward-a-day"),
 ]
 
 
@@ -210,19 +197,11 @@ async def test_polling_carries_on_at_the_interval_when_the_wall_clock_steps(tmp_
         assert max(gaps(times)) <= 2 * INTERVAL, f"{task_id} went unasked for too long: {times}"
 
 
-EARLY_ASK = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the per-task schedule is on the wall clock only (next_poll_at of the stored "
-    "checked_at), so a step forward makes every task due at once, however recently it was asked",
-)
-
-
 @pytest.mark.parametrize(
     "steps",
     [
         pytest.param({100.0: -HOUR}, id="back-an-hour"),
-        pytest.param({100.0: DAY}, id="forward-a-day", marks=EARLY_ASK),
-        # Passes only because nothing was asked for the 100 s between the steps (see above).
+        pytest.param({100.0: DAY}, id="forward-a-day"),
         pytest.param({100.0: -HOUR, 200.0: DAY}, id="back-an-hour-then-forward-a-day"),
     ],
 )
