@@ -444,6 +444,13 @@ class Poller:
         if due is not None and due <= self._monotonic() and self._writing is None:
             self._writing = asyncio.ensure_future(self._write_now())
 
+    def _write_at_round_end(self) -> None:
+        """Nothing in flight: write what was staged now rather than a second later (unless the disk
+        failed a moment ago: its retry wait stands)."""
+        idle = self._unsaved_since is not None and self._writing is None
+        if idle and self._next_write_at <= self._monotonic():
+            self._writing = asyncio.ensure_future(self._write_now())
+
     async def write(self, *, force: bool = False) -> None:
         """Write the staged answers now (`force`), or when due; never raises: a failure is kept in
         `store_error` and the write is tried again later, each wait longer."""
@@ -525,6 +532,7 @@ class Poller:
                 if not self._in_flight and not self._queue:
                     if until_settled and self._next_scan_mono == math.inf and not self._forced:
                         return report
+                    self._write_at_round_end()
                     on_idle()
                 if not failures:
                     delay = min(delay, self._idle_delay())
