@@ -1,11 +1,20 @@
-"""Everything grokdash knows about one task: the raw answer, the error, the timeline, the local file."""
+"""Everything grokdash knows about one task: the raw answer, the error, the timeline, the local file.
+
+What is shown comes from a server, a file or the user, and is shown whatever it holds: a time no clock
+can read is shown as the number it is, and a long text (an error, an answer, a label) is cut to a few KiB
+with a count of what is left out, so a record of megabytes opens as fast as any other.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -17,15 +26,126 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from grokdash.errors import printable
+from grokdash.errors import printable, safe_snippet
 from grokdash.tracked import TrackedTask
-from grokdash.tui.view import cell_text, started_at, status_icon, status_word
+from grokdash.tui.view import cell_text, status_icon, status_word
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+"""Characters shown of one text (an error, a label, a URL, a path). Above the 4000 that errors are cut
+to when they are stored, so a text cut there is shown as stored, with its one count."""
+NAME_LIMIT = 200
+"""Characters shown of a name: a status, a model, an error's kind, an id, a number shown raw."""
+JSON_LIMIT = 8192
+"""Characters of pretty-printed JSON shown of the raw answer, and of the request a task was created with."""
+JSON_ITEMS = 100
+"""Fields of an object, or items of an array, shown at each level of that JSON."""
+JSON_DEPTH = 12
+"""Levels of that JSON shown; deeper values are shown as "…"."""
+TIMELINE_ROWS = 50
+"""Statuses shown in the timeline (an answer has one status, so a real task has a handful)."""
+ERROR_ROWS = 10
+"""Query errors shown, the latest first (the store keeps as many)."""
+ERROR_ROW_LIMIT = 1000
+"""Characters shown of each of those errors: the last one is shown whole (to TEXT_LIMIT) above them."""
+UNREADABLE_TIME = "not a time grokdash can read"
+FIRST_YEAR, LAST_YEAR = 1, 9999
+"""The years a time is shown as a date in (Python's datetime's range): a time in milliseconds or
+nanoseconds taken as seconds lands far beyond them."""
 
 
-def _when(stamp: float | None) -> str:
+def _more(count: int) -> str:
+    """The count of what a cut left out; the same words `errors.shorten` stores."""
+    return f"… {count:,} more characters"
+
+
+def _cut(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` made printable (see `_plain`) in at most about `limit` characters: when longer, its start
+    and "… N more characters". Only the start is ever looked at, so ten megabytes cost what 4 KiB do."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    head = text[:limit]
+    if head.isprintable():
+        shown, used = head, len(head)
+    else:
+        # An escape takes up to ten characters: count them against the limit, not after it.
+        pieces: list[str] = []
+        size = used = 0
+        for char in head:
+            piece = char if char.isprintable() else printable(char)
+            if size + len(piece) > limit:
+                break
+            pieces.append(piece)
+            size += len(piece)
+            used += 1
+        shown = "".join(pieces)
+    left = len(text) - used
+    return shown + _more(left) if left else shown
+
+
+def _number(value: object) -> str:
+    """A number as it was stored, for a time that cannot be shown as a date: all its digits, not
+    1.7643e+18, so a time in nanoseconds reads as one."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e21:
+        return f"{value:.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return _cut(str(value), NAME_LIMIT)
+        except ValueError:  # more digits than Python turns into text (4300)
+            return f"a number of about {int(value.bit_length() * math.log10(2)):,} digits"
+    if isinstance(value, float):
+        return repr(value)  # nan, inf, 1e+300, 1000000000000000.5
+    if isinstance(value, str):
+        return _cut(value, NAME_LIMIT)
+    return safe_snippet(value, NAME_LIMIT)
+
+
+def _when(stamp: object) -> str:
+    """A local date and time; a value that is none (nanoseconds, NaN, out of any clock's range, not a
+    number) as the raw value, saying so: never an exception, which would close the dashboard."""
     if stamp is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    try:
+        moment = time.localtime(stamp)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.tm_year <= LAST_YEAR:
+        return f"{_number(stamp)} ({UNREADABLE_TIME})"
+    return time.strftime("%Y-%m-%d %H:%M:%S", moment)
+
+
+def _readable(stamp: object) -> bool:
+    return stamp is not None and not _when(stamp).endswith(f"({UNREADABLE_TIME})")
+
+
+def _created(tracked: TrackedTask) -> object:
+    """When the task began, as stored: the API's `created`, else when grokdash started tracking it.
+    (`view.started_at` turns it into a float first, which a number too large for one cannot be.)"""
+    task = tracked.task
+    return task.created if task is not None and task.created else tracked.added_at
+
+
+def _elapsed(tracked: TrackedTask, now: float) -> str:
+    """How long it ran, or has been running; "-" when its start or its end is a time no clock can read
+    (a made-up "0s" from a start in nanoseconds would look like a fact)."""
+    task = tracked.task
+    if task is None:
+        return "-"
+    ends = [_created(tracked)]
+    if tracked.is_final and (end := tracked.status_seen.get(str(task.status))) is not None:
+        ends.append(end)
+    if not all(_readable(stamp) for stamp in ends):
+        return "-"
+    return _cell("elapsed", tracked, now)
+
+
+def _cell(key: str, tracked: TrackedTask, now: float) -> str:
+    """A cell of the table, for a fact shown here; "-" when the record's numbers cannot make one."""
+    try:
+        return cell_text(key, tracked, now, {}) or "-"
+    except (ArithmeticError, ValueError, TypeError):
+        return "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,49 +163,61 @@ class Transfer:
 
 
 def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None) -> RenderableType:
-    """The details as one renderable (also what tests and screenshots look at)."""
+    """The details as one renderable (also what tests and screenshots look at). Bounded whatever the
+    record holds: every text is cut (see TEXT_LIMIT and the limits beside it)."""
     task = tracked.task
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
     rows: list[tuple[str, str | Text]] = [
-        ("Status", _plain(f"{status_icon(tracked)} {status_word(tracked, now)}")),
-        ("Model", tracked.model or "-"),
+        ("Status", Text(f"{status_icon(tracked)} {_cut(status_word(tracked, now), NAME_LIMIT)}")),
+        ("Model", _cut(tracked.model, NAME_LIMIT) if tracked.model else "-"),
         ("Label", tracked.label or "-"),
-        ("Created", _when(started_at(tracked)) if task else "-"),
-        ("Took" if tracked.is_final else "Running for", cell_text("elapsed", tracked, now, {}) or "-"),
-        ("Video", cell_text("video", tracked, now, {}) or "-"),
+        ("Created", _when(_created(tracked)) if task else "-"),
+        ("Took" if tracked.is_final else "Running for", _elapsed(tracked, now)),
+        ("Video", _cell("video", tracked, now)),
         ("Video URL", (task.video_url if task else None) or "-"),
         (
             "Saved to",
             tracked.local_file
-            or (f"not saved: {tracked.download_error.message}" if tracked.download_error else "not saved"),
+            or (
+                Text(f"not saved: {_cut(tracked.download_error.message)}")
+                if tracked.download_error
+                else "not saved"
+            ),
         ),
         ("Tracked since", _when(tracked.added_at)),
         ("Last checked", _when(tracked.checked_at)),
     ]
+    if tracked.retry_after is not None:
+        rows.append(("Retry after", _when(tracked.retry_after)))  # the server asked us to wait
     if transfer is not None:
         rows.append(("Saving", transfer.describe().removeprefix("saving: ")))
     if task and task.error:
         rows.append(("Error", _plain(task.error, style="red")))
     if tracked.last_error:
-        rows.append(
-            ("Last query", _plain(f"{tracked.last_error.kind}: {tracked.last_error.message}", style="red"))
-        )
+        failure = tracked.last_error
+        sentence = f"{_cut(failure.kind, NAME_LIMIT)}: {_cut(failure.message)}"
+        rows.append(("Last query", Text(sentence, style="red")))
     for name, value in rows:
         facts.add_row(name, _plain(value) if isinstance(value, str) else value)
 
     parts: list[RenderableType] = [facts, Text()]
     if tracked.status_seen:
-        timeline = Table("first seen", "status", box=None, padding=(0, 2), header_style="bold")
-        for status, seen in sorted(tracked.status_seen.items(), key=lambda item: item[1]):
-            timeline.add_row(_when(seen), _plain(status))
-        parts += [Text("Timeline", style="bold underline"), timeline, Text()]
+        parts += [Text("Timeline", style="bold underline"), _timeline(tracked.status_seen), Text()]
     if tracked.recent_errors:
         errors = Table("when", "kind", "message", box=None, padding=(0, 2), header_style="bold")
-        for failure in reversed(tracked.recent_errors):
-            errors.add_row(_when(failure.at), _plain(failure.kind), _plain(failure.message))
-        parts += [Text("Recent query errors", style="bold underline"), errors, Text()]
+        shown = tracked.recent_errors[-ERROR_ROWS:]
+        for failure in reversed(shown):
+            errors.add_row(
+                _when(failure.at),
+                _plain(failure.kind, limit=NAME_LIMIT),
+                _plain(failure.message, limit=ERROR_ROW_LIMIT),
+            )
+        parts += [Text("Recent query errors", style="bold underline"), errors]
+        if len(tracked.recent_errors) > len(shown):
+            parts.append(Text(f"… {len(tracked.recent_errors) - len(shown):,} older errors", style="dim"))
+        parts.append(Text())
     if tracked.request:
         parts += [Text("Created here with", style="bold underline"), _json(tracked.request), Text()]
     parts.append(Text("Raw answer", style="bold underline"))
@@ -93,16 +225,100 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
     return Group(*parts)
 
 
-def _plain(text: str, style: str = "") -> Text:
+def _timeline(status_seen: dict[str, Any]) -> Table:
+    """Each status and when it was first seen, in that order; a time that is not a number goes last."""
+
+    def order(item: tuple[str, Any]) -> tuple[int, float]:
+        seen = item[1]
+        if isinstance(seen, int | float) and not isinstance(seen, bool) and not math.isnan(seen):
+            try:
+                return (0, float(seen))
+            except OverflowError:
+                return (1, 0.0)
+        return (1, 0.0)
+
+    # Sorted when there are a handful (always, for a real task); else the first ones, in the order seen.
+    chosen = list(itertools.islice(status_seen.items(), TIMELINE_ROWS))
+    if len(status_seen) <= TIMELINE_ROWS:
+        chosen.sort(key=order)
+    timeline = Table("first seen", "status", box=None, padding=(0, 2), header_style="bold")
+    for status, seen in chosen:
+        timeline.add_row(_when(seen), _plain(str(status), limit=NAME_LIMIT))
+    if len(status_seen) > len(chosen):
+        timeline.add_row("", Text(f"… {len(status_seen) - len(chosen):,} more statuses", style="dim"))
+    return timeline
+
+
+def _plain(text: str, style: str = "", limit: int = TEXT_LIMIT) -> Text:
     """Text from a server, a file or the user, shown as it is: no markup read in it, and nothing a
-    terminal would act on (an escape sequence in an error once blanked half of this screen)."""
-    return Text(printable(text), style=style)
+    terminal would act on (an escape sequence in an error once blanked half of this screen); cut to
+    `limit` characters."""
+    return Text(_cut(text, limit), style=style)
 
 
 def _json(data: object) -> Syntax:
+    """JSON pretty-printed and highlighted, of a bounded preview of `data`: a ten-megabyte answer is
+    neither printed nor highlighted whole (that froze the dashboard for minutes)."""
+    text = json.dumps(_Preview().of(data), indent=2, ensure_ascii=False)
     # Line by line: JSON's own line breaks stay; inside its strings a line break is already "\n".
-    text = "\n".join(printable(line) for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
+    text = "\n".join(printable(line) for line in text.split("\n"))
+    if len(text) > 2 * JSON_LIMIT:  # escapes made it longer than the preview counted: cut it anyway
+        text = text[: 2 * JSON_LIMIT] + "\n" + _more(len(text) - 2 * JSON_LIMIT)
     return Syntax(text, "json", word_wrap=True, theme="ansi_dark")
+
+
+class _Preview:
+    """What is shown of some JSON: at most about JSON_LIMIT characters once pretty-printed, spent as it
+    is walked. Long strings are cut with their count, long objects and arrays with theirs, levels past
+    JSON_DEPTH are shown as "…", and anything JSON cannot write as a short repr. Only what is shown is
+    walked, so an answer of ten megabytes costs what one of ten kilobytes does."""
+
+    def __init__(self) -> None:
+        self.left = JSON_LIMIT
+
+    def of(self, value: object, level: int = 0) -> object:
+        if value is None or isinstance(value, bool | float):
+            self.left -= 24
+            return value
+        if isinstance(value, int):
+            text = _number(value)  # an int of more digits than Python prints would stop json.dumps
+            self.left -= len(text)
+            return value if len(text) <= NAME_LIMIT and text.lstrip("-").isdigit() else text
+        if isinstance(value, str):
+            # Cut, not escaped: json escapes what it must, and `_json` the rest, line by line.
+            text = _head(value, max(min(TEXT_LIMIT, self.left), 40))
+            self.left -= len(text) + 2
+            return text
+        if not isinstance(value, dict | list | tuple):
+            text = safe_snippet(value, NAME_LIMIT)  # a short repr: the whole one may be megabytes
+            self.left -= len(text)
+            return text
+        if level >= JSON_DEPTH:
+            self.left -= 3
+            return "…"
+        indent = 2 * (level + 1) + 2  # each item's line: its indent, the comma and the line break
+        if isinstance(value, dict):
+            fields: dict[str, object] = {}
+            for n, (key, item) in enumerate(value.items()):
+                if n >= JSON_ITEMS or self.left <= 0:
+                    fields[f"… {len(value) - n:,} more fields"] = "…"
+                    break
+                name = _head(key, NAME_LIMIT) if isinstance(key, str) else _number(key)
+                self.left -= indent + len(name) + 4
+                fields[name] = self.of(item, level + 1)
+            return fields
+        items: list[object] = []
+        for n, item in enumerate(value):
+            if n >= JSON_ITEMS or self.left <= 0:
+                items.append(f"… {len(value) - n:,} more items")
+                break
+            self.left -= indent
+            items.append(self.of(item, level + 1))
+        return items
+
+
+def _head(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + _more(len(text) - limit)
 
 
 class DetailsScreen(ModalScreen[None]):
@@ -138,7 +354,8 @@ class DetailsScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).border_title = self.task_id
+        # Text, not a string: a string title is read as markup, and an id "[/]" would stop the dashboard.
+        self.query_one(VerticalScroll).border_title = Text(_cut(self.task_id, NAME_LIMIT))  # type: ignore[assignment]
         self.refresh_details()
         self.set_interval(1.0, self.refresh_details)
 
@@ -147,5 +364,13 @@ class DetailsScreen(ModalScreen[None]):
         details = self.query_one("#details", Static)
         if tracked is None:
             details.update(Text("This task is no longer tracked.", style="italic"))
-        else:
-            details.update(describe(tracked, self._clock(), self._transfer(self.task_id)))
+            return
+        try:
+            shown = describe(tracked, self._clock(), self._transfer(self.task_id))
+        except Exception as error:  # a record nothing here expected: say so, never close the dashboard
+            log.exception("the details of %s cannot be shown", _cut(self.task_id, NAME_LIMIT))
+            shown = Text(
+                f"The details of this task cannot be shown ({type(error).__name__}); the log file has why.",
+                style="italic",
+            )
+        details.update(shown)
