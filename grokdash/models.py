@@ -342,7 +342,9 @@ def _optional_number(data: dict[str, Any], name: str) -> float | None:
 
 
 def format_seconds(seconds: float) -> str:
-    """A short human length of time: 45s, 3m 05s, 2h 10m, 3d 4h."""
+    """A short human length of time: 45s, 3m 05s, 2h 10m, 3d 4h ("-" for no number at all)."""
+    if not math.isfinite(seconds):
+        return "-"
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"

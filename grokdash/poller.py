@@ -535,7 +535,7 @@ class Poller:
                     self._write_at_round_end()
                     on_idle()
                 if not failures:
-                    delay = min(delay, self._idle_delay())
+                    delay = min(delay, self._idle_delay(paused=is_paused()))
                 if await self._wait(delay, wake, sleep):
                     on_wake()
         finally:
@@ -544,12 +544,13 @@ class Poller:
             await self.write(force=True)
             report.store_error = self.store_error
 
-    def _idle_delay(self) -> float:
+    def _idle_delay(self, *, paused: bool = False) -> float:
         """Seconds until there is something to do: a task comes due (and the pace and a rate-limit
         pause let it go), or the staged answers are due to be written. A request that ends wakes the
         wait too."""
         mono = self._monotonic()
-        send_in = self._next_scan_mono - mono
+        # Paused, only a forced poll (which wakes us) sends anything: no reason to look before then.
+        send_in = math.inf if paused and not self._forced else self._next_scan_mono - mono
         for not_before in (
             self.paused_until,
             self.pacer.not_before if self.pacer.budget(mono) == 0 else None,

@@ -225,7 +225,9 @@ def fit(text: str, width: int) -> str:
     """`text` in exactly `width` cells: padded, or cut with an ellipsis so a cut never looks whole.
     Control characters (from a server's status or error, or an imported label) are shown escaped:
     a terminal would obey them."""
-    text = printable(text)
+    # A cell shows at most `width` cells of text, and an escape is at most 10 characters: look at no
+    # more than that (a 10 MB label would otherwise be escaped and measured on every redraw).
+    text = printable(text[: width * 10 + 1])
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…"

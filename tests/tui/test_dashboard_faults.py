@@ -346,13 +346,6 @@ async def test_r_and_capital_r_ask_now_while_paused_and_it_stays_paused(store, c
         assert sim.log.records() == [], "still paused: time passing asks nothing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grokdash/poller.py Poller._idle_delay ignores is_paused: once a task comes due while the "
-    "dashboard is paused, _refill returns at once (paused, nothing forced) and _next_scan_mono stays in the "
-    "past, so run() waits 0 s and loops on the event loop (hundreds of on_idle/update_summary a second) "
-    "until p resumes; it is also why each key press of the test above takes seconds",
-)
 async def test_a_paused_dashboard_waits_for_a_key_instead_of_spinning(store, clock, sim):
     store.add(["t1"])
     async with dashboard(store, clock, sim) as board:
