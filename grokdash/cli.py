@@ -412,7 +412,7 @@ def watch(
 
     report = asyncio.run(run())
     if report.store_error is not None:
-        click.echo(f"grokdash: warning: the answers were not saved: {report.store_error.message}", err=True)
+        click.echo(f"grokdash: the answers were not saved: {report.store_error.message}", err=True)
     final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
     if as_json and once:
         click.echo(json.dumps([tracked_json(tracked) for tracked in final], indent=2, ensure_ascii=False))
@@ -421,6 +421,8 @@ def watch(
     if report.auth_error is not None:
         raise report.auth_error
     ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
+    if report.store_error is not None:
+        return EXIT_FAILED  # what was seen is lost with this process: a script must not take it as done
     return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from grokdash.api import GrokClient
 from grokdash.config import state_dir
 from grokdash.downloads import Downloader, save_task
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError
+from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
 from grokdash.rules import CreateRequest, label_from_prompt
 from grokdash.store import AddOutcome, TaskStore
@@ -138,10 +140,12 @@ def keep_unsent(request: CreateRequest) -> Path | None:
         for attempt in range(100):
             path = folder / (f"{stamp}.json" if attempt == 0 else f"{stamp}-{attempt}.json")
             try:
-                with path.open("x", encoding="utf-8") as file:
-                    file.write(text)
+                # Owner-only, like the database: it holds the prompt and the image URLs.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
             except FileExistsError:
                 continue
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
             return path
     except OSError as exc:
         log.warning("could not keep the unsent request in %s: %s", folder, exc)

@@ -290,6 +290,8 @@ class Poller:
         if limit is not None and len(chosen) > limit:
             chosen = heapq.nsmallest(limit, chosen)  # (due, position): ties keep the order added
             later = now  # the rest are due already
+        else:
+            chosen.sort()  # the longest waiting first (never asked: first of all)
         return [tracked for _, _, tracked in chosen], later
 
     def _busy(self) -> frozenset[str]:
@@ -589,7 +591,7 @@ class Poller:
             return  # only the forced ones were looked at: what is due is looked for on resuming
         self._scanned_version = version
         # Tasks coming due one after another are taken together, at most one look a second.
-        gap = min(SCAN_GAP, self.policy.interval)
+        gap = min(SCAN_GAP, self.policy.interval / 4)  # late by at most a quarter of the interval
         self._next_scan_mono = math.inf if later is None else mono + max(later - now, gap)
 
     def _send_queued(self, report: RoundReport) -> None:

@@ -763,12 +763,17 @@ class GrokdashApp(App[None]):
         else:
             self.notify(target, title="Opening")
 
-    async def action_remove(self) -> None:
+    def action_remove(self) -> None:
         targets = self.table.targets()
-        if not targets:
-            return
+        if targets:
+            self.untrack([t.id for t in targets])
+
+    @work(group="store", exit_on_error=False)
+    async def untrack(self, ids: list[str]) -> None:
+        """In a worker: a database another process holds locked must not freeze the keys (q included)."""
+        targets = ids
         try:
-            removed = await asyncio.to_thread(core.untrack, self.store, [t.id for t in targets])
+            removed = await asyncio.to_thread(core.untrack, self.store, targets)
         except GrokdashError as error:
             self.notify(error.message, title="Still tracked", severity="error", timeout=15)
             return
@@ -779,17 +784,21 @@ class GrokdashApp(App[None]):
             what = removed[0].id if len(removed) == 1 else f"{len(removed)} tasks"
             self.notify(f"Stopped tracking {what}. u undoes.", title="Untracked")
 
-    async def action_undo(self) -> None:
+    def action_undo(self) -> None:
         if not self._undo:
             self.notify("Nothing to undo.")
             return
-        records = self._undo[-1]
+        self.restore(self._undo[-1])
+
+    @work(group="store", exit_on_error=False)
+    async def restore(self, records: list[TrackedTask]) -> None:
         try:
             await asyncio.to_thread(core.restore, self.store, records)
         except GrokdashError as error:
             self.notify(f"{error.message}; u tries again", title="Not undone", severity="error", timeout=15)
             return
-        self._undo.pop()
+        if self._undo and self._undo[-1] is records:
+            self._undo.pop()
         await self.rebuild()
         self.table.select(records[0].id)
         self.notify(f"Tracking {len(records)} again.", title="Undone")
@@ -805,17 +814,21 @@ class GrokdashApp(App[None]):
     def ask_label(self, ids: list[str], what: str, current: str | None, problem: str | None = None) -> None:
         """The label dialog; when the label cannot be saved, it opens again with the text typed."""
 
-        async def save(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                await asyncio.to_thread(core.label, self.store, ids, text)
-            except GrokdashError as error:
-                self.ask_label(ids, what, text, error.message)
-                return
-            await self.rebuild()
+        def save(text: str | None) -> None:
+            if text is not None:
+                self.save_label(ids, what, text)
 
         self.push_screen(LabelScreen(what, current, problem), save)
+
+    @work(group="store", exit_on_error=False)
+    async def save_label(self, ids: list[str], what: str, text: str) -> None:
+        """In a worker, like every store write a key makes: the keys stay live while the disk is slow."""
+        try:
+            await asyncio.to_thread(core.label, self.store, ids, text)
+        except GrokdashError as error:
+            self.ask_label(ids, what, text, error.message)
+            return
+        await self.rebuild()
 
     def action_poll(self) -> None:
         if self._poller is None:

@@ -549,8 +549,8 @@ def test_watch_on_a_database_that_cannot_be_written_polls_at_the_interval_and_sa
     tmp_path, frozen_folder
 ):
     """The real command, its database in a folder that refuses new files (so no write can go through):
-    it polls on at the interval, ends when the task is final, and says in one line that the answers
-    were not saved; the file is left as it was and nothing tracked is lost."""
+    it polls on at the interval, ends when the task is final, says in one line that the answers were
+    not saved and exits 1; the file is left as it was and nothing tracked is lost."""
     db = tmp_path / "db" / "tasks.json"
     TaskStore(db).add(["good-1", "good-2"])  # the lock file exists: only writing the database fails
     before = db.read_bytes()
@@ -560,14 +560,12 @@ def test_watch_on_a_database_that_cannot_be_written_polls_at_the_interval_and_sa
         run = grokdash(tmp_path, sim.base_url, "watch", "--json", "--interval", str(INTERVAL), env=env)
         asked = {task_id: times_asked(sim, task_id) for task_id in ("good-1", "good-2")}
 
-    assert run.exit_code == 0, run.stderr
+    assert run.exit_code == 1, "what it saw is lost with it: a script must not take that as done"
     assert_bounded(run, bound=30)
     finals = {line["id"]: line["status"] for line in json_lines(run)}
     assert finals == {"good-1": Status.COMPLETED, "good-2": Status.COMPLETED}
     [warning] = run.stderr.splitlines()
-    assert warning.startswith(
-        "grokdash: warning: the answers were not saved: could not save the task database"
-    )
+    assert warning.startswith("grokdash: the answers were not saved: could not save the task database")
     assert "Operation not permitted" in warning
     for times in asked.values():
         assert len(times) >= 3

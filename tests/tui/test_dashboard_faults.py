@@ -27,6 +27,7 @@ from grokdash.sim import SimServer, Timings
 from grokdash.sim.log import NO_ANSWER
 from grokdash.store import TaskStore
 from grokdash.tui.screens.add import AddIdsScreen
+from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
 from tests.conftest import FakeClock
@@ -413,3 +414,23 @@ async def test_polling_carries_on_at_the_interval_after_the_clock_is_set_back_an
         assert [later - earlier for earlier, later in itertools.pairwise(times)] == [STEP] * 3, times
         assert board.app.store.get("t1").checked_at == clock()  # the last answer, at the new time
         assert board.app.is_running and "polling failed" not in board.summary()
+
+
+async def test_the_keys_stay_live_while_d_waits_for_a_locked_database(tmp_path, clock, monkeypatch):
+    """`d` while another process holds the lock for long: the store waits, the keys do not (`?` opens the
+    help at once, and `q` would quit), and the row stays tracked once the wait gives up."""
+    store = TaskStore(tmp_path / "tasks.json", clock=clock, lock_timeout=30.0)
+    store.add(["keep-1", "keep-2"])
+    held = Disk("locked", tmp_path / "tasks.json", monkeypatch)
+    async with dashboard(store, clock) as board:
+        await board.select("keep-1")
+        held.fail()
+        try:
+            await board.press("d")
+            await board.press("question_mark")
+            assert isinstance(board.app.screen, HelpScreen), "the keys waited for the lock"
+            await board.press("escape")
+        finally:
+            held.work()
+        await board.until(lambda: "keep-1" not in board.row_ids(), "the untrack, once the lock is free")
+    assert [t.id for t in TaskStore(tmp_path / "tasks.json").tasks()] == ["keep-2"]
