@@ -368,6 +368,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
         warnings=tuple(warnings),
         **values,
     )
+    _refuse_odd_paths(settings)
     if settings.api_key and settings.sends_key_in_clear():
         warning = (
             f"the base URL {settings.base_url} is plain http: the API key would cross the network unencrypted"
@@ -394,8 +395,46 @@ def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
         raise ConfigError(f"{source} {exc}, got {shown}") from None
 
 
+def _kind_of(path: Path) -> str | None:
+    """What stands at `path` when it is neither a regular file nor a folder (a device, a FIFO, a
+    socket); None when it is one of those, or nothing is there yet."""
+    try:
+        mode = path.stat().st_mode  # through a symlink: what would be opened
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _refuse_odd_paths(settings: Settings) -> None:
+    """A path setting naming a device, a FIFO or a socket is refused before anything opens it: grokdash
+    would replace a device with a file (as root, /dev/null itself) or hang reading a FIFO."""
+    named = (
+        ("task database", settings.db, False),
+        ("download folder", settings.download_dir, True),
+        ("config file", settings.config_path, False),
+    )
+    for what, path, is_folder in named:
+        kind = _kind_of(path)
+        if kind is None and path.exists() and path.is_dir() != is_folder:
+            kind = "a file" if is_folder else "a folder"
+        if kind is not None:
+            wanted = "a folder" if is_folder else "a regular file"
+            raise ConfigError(f"the {what} {path} is {kind}, not {wanted}: it was left untouched")
+
+
 def _read_config_file(path: Path, explicit: bool) -> tuple[dict[str, Any], list[str]]:
     """The config file's settings; a missing default file is no error, a missing named one is."""
+    kind = _kind_of(path)
+    if kind is not None:  # reading a FIFO would wait for ever
+        raise ConfigError(f"the config file {path} is {kind}, not a regular file: it was left untouched")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -538,9 +538,9 @@ def test_a_folder_where_the_database_should_be_is_named_and_left_alone(
     result = run_cli(COMMANDS[command], cli_env)
 
     assert_no_traceback(result)
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a wrong --db is bad usage, refused before anything opens it"
     assert result.stderr.splitlines() == [
-        f"grokdash: cannot read the task database {folder} (Is a directory)"
+        f"grokdash: the task database {folder} is a folder, not a regular file: it was left untouched"
     ]
     assert (folder / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name) == []

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -520,3 +523,38 @@ def test_what_an_odd_file_imports_can_be_listed_and_exported(content, seeded, tm
     tasks = strict_json(run_cli(["ls", "--json"], env).stdout)
     assert all(math.isfinite(task["added_at"]) for task in tasks)
     assert run_cli(["export", "--format", "csv"], env).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "make", "says"),
+    [
+        ("GROKDASH_DB", lambda tmp: Path("/dev/null"), "the task database /dev/null is a device"),
+        ("GROKDASH_DB", lambda tmp: _fifo(tmp / "db.fifo"), "is a FIFO, not a regular file"),
+        ("GROKDASH_CONFIG", lambda tmp: _fifo(tmp / "config.fifo"), "the config file"),
+        ("GROKDASH_DOWNLOAD_DIR", lambda tmp: Path("/dev/null"), "the download folder /dev/null is a device"),
+    ],
+    ids=["db-device", "db-fifo", "config-fifo", "download-dir-device"],
+)
+def test_a_path_setting_naming_a_device_or_fifo_is_refused_and_left_untouched(
+    variable, make, says, tmp_path, home
+):
+    """As root, GROKDASH_DB=/dev/null used to replace the system's /dev/null with a file; a FIFO as the
+    config file made every command hang. Now: one sentence, exit 2, the path as it was."""
+    target = make(tmp_path)
+    before = os.stat(target)
+    result = subprocess.run(
+        [sys.executable, "-m", "grokdash", "ls"],
+        env={**os.environ, variable: str(target)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    after = os.stat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
