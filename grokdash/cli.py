@@ -524,7 +524,8 @@ def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | Non
     settings = _settings(ctx, flags)
     if bool(ids) == all_:
         raise UsageError("give task ids or --all, not both and not neither")
-    folder = Path(to).expanduser() if to else settings.download_dir
+    # Absolute: the saved file is remembered by its path, which must hold from any folder.
+    folder = Path(to).expanduser().absolute() if to else settings.download_dir
     store = _open_store(settings)
     refused: list[QueryResult] = []
     if all_:

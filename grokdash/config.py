@@ -69,6 +69,12 @@ def _path(value: Any) -> Path:
     return Path(text).expanduser()
 
 
+def _folder(value: Any) -> Path:
+    """A folder whose files are remembered by path: absolute, so a later run from another folder (or
+    `o` in the dashboard) finds them."""
+    return _path(value).absolute()
+
+
 def _base_url(value: Any) -> str:
     url = _text(value).rstrip("/")
     try:
@@ -209,7 +215,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("db", _path, default_db_path, "task database (TinyDB JSON)", env="GROKDASH_DB", flag="--db"),
     SettingSpec(
         "download_dir",
-        _path,
+        _folder,
         default_download_dir,
         "folder for saved videos",
         env="GROKDASH_DOWNLOAD_DIR",

@@ -71,3 +71,24 @@ def test_bad_usage_is_exit_2(env):
     assert run_cli(["download", "--all", "x"], env).exit_code == 2
     result = run_cli(["download", "..", "good-1"], env)
     assert result.exit_code == 2 and "invalid task id '..'" in result.stderr
+
+
+def test_a_relative_folder_is_remembered_absolute_so_another_folder_finds_the_video(
+    env, tmp_path, monkeypatch
+):
+    """`download --to ./vids` from one folder, then `download --all` from another: the video is found
+    saved, not fetched again (the stored path was `vids/clip-1.mp4` and meant nothing elsewhere)."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert run_cli(["download", "clip-1", "--to", "./vids"], env).exit_code == 0
+    monkeypatch.chdir(tmp_path / "other")
+    listed = json.loads(run_cli(["ls", "--json"], env).stdout)
+    assert listed[0]["local_file"] == str(tmp_path / "work" / "vids" / "clip-1.mp4")
+    again = run_cli(["download", "--all"], env)
+    assert again.exit_code == 0 and "nothing to save" in again.stderr
+    monkeypatch.chdir(tmp_path / "work")
+    env = {**env, "GROKDASH_DOWNLOAD_DIR": "./from-env"}
+    run_cli(["download", "clip-2"], env)
+    listed = {item["id"]: item for item in json.loads(run_cli(["ls", "--json"], env).stdout)}
+    assert listed["clip-2"]["local_file"] == str(tmp_path / "work" / "from-env" / "clip-2.mp4")
