@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import Downloader, save_task
-from grokdash.errors import ApiError, GrokdashError, InvalidIdError
+from grokdash.downloads import VIDEO_SUFFIXES, Downloader, save_task
+from grokdash.errors import ApiError, GrokdashError, InvalidIdError, safe_snippet
 from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
 from grokdash.rules import CreateRequest, label_from_prompt
@@ -152,6 +153,30 @@ def keep_unsent(request: CreateRequest) -> Path | None:
     return None
 
 
+# ---- opening ---------------------------------------------------------------------------------------
+
+
+def video_to_open(tracked: TrackedTask) -> tuple[str | None, str | None]:
+    """What `o` opens, or why nothing: the saved file when it is a regular file named like a video, else
+    the video URL when it is an http(s) address. A path or a scheme that a server (or an imported
+    record) named is never handed to the opener: `/usr/bin/id`, `~/.bashrc`, `evil.desktop`, `file:`."""
+    saved = tracked.local_file
+    if saved:
+        path = Path(saved)
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_absolute() and path.is_file():
+            return str(path), None
+    url = tracked.task.video_url if tracked.task else None
+    if not url:
+        return None, "Nothing to open yet: no saved file and no video URL."
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url, None
+    return (
+        None,
+        f"Will not open the video URL {safe_snippet(url, 80)}: only http and https addresses are opened.",
+    )
+
+
 # ---- saving ----------------------------------------------------------------------------------------
 
 
@@ -196,4 +221,5 @@ __all__ = [
     "save_video",
     "track",
     "untrack",
+    "video_to_open",
 ]

@@ -752,10 +752,9 @@ class GrokdashApp(App[None]):
         selected = self._selected()
         if selected is None:
             return
-        saved = selected.local_file if selected.local_file and Path(selected.local_file).is_file() else None
-        target = saved or (selected.task.video_url if selected.task else None)
-        if not target:
-            self.notify("Nothing to open yet: no saved file and no video URL.", severity="warning")
+        target, why_not = core.video_to_open(selected)
+        if target is None:
+            self.notify(why_not or "Nothing to open.", severity="warning")
             return
         problem = desktop.open_target(target, self.settings.player)
         if problem:

@@ -14,7 +14,7 @@ from textual.widgets import Button, Select, Static, TextArea
 from grokdash import desktop
 from grokdash.api import GrokClient
 from grokdash.errors import AuthError, ServerError
-from grokdash.models import Status
+from grokdash.models import Status, task_from_dict
 from grokdash.rules import label_from_prompt
 from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
@@ -203,6 +203,36 @@ async def test_open_uses_the_saved_file_else_the_url(store, clock, sim, quiet_de
             await board.press("o")
         url = store.get("done-1").task.video_url
         assert quiet_desktop["open"] == [url, str(saved), store.get("done-3").task.video_url]
+
+
+@pytest.mark.parametrize(
+    ("video_url", "local_file"),
+    [
+        ("/usr/bin/id", None),
+        ("~/.bashrc", None),
+        ("evil.desktop", None),
+        ("file:///etc/passwd", None),
+        ("https://cdn.example/v.mp4", "/usr/bin/id"),  # an imported record's file that is no video
+    ],
+    ids=["program", "dotfile", "relative-desktop-file", "file-url", "imported-local-file"],
+)
+async def test_open_never_hands_the_opener_a_path_or_scheme_a_server_named(
+    store, clock, quiet_desktop, video_url, local_file
+):
+    store.add(["x-1"])
+    answer = {"id": "x-1", "status": "completed", "video_url": video_url}
+    store.update({"x-1": lambda t: t.with_answer(task_from_dict(answer, "x-1"), clock())})
+    if local_file:
+        store.update({"x-1": lambda t: t.with_local_file(local_file)})
+    async with dashboard(store, clock) as board:
+        await board.select("x-1")
+        await board.press("o")
+        opened = quiet_desktop["open"]
+        if local_file:
+            assert opened == ["https://cdn.example/v.mp4"], "the URL, not the imported path"
+        else:
+            assert opened == [], f"{video_url!r} reached the opener"
+            assert any("only http and https" in toast for toast in board.toasts())
 
 
 async def test_d_stops_tracking_and_u_brings_it_back(store, clock):
