@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import VIDEO_SUFFIXES, Downloader, save_task
+from grokdash.downloads import VIDEO_SUFFIXES, save_task
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, safe_snippet
 from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
@@ -180,34 +180,9 @@ def video_to_open(tracked: TrackedTask) -> tuple[str | None, str | None]:
 # ---- saving ----------------------------------------------------------------------------------------
 
 
-async def save_video(
-    downloader: Downloader,
-    client: GrokClient,
-    store: TaskStore,
-    task_id: str,
-    folder: Path,
-    *,
-    with_label: bool = False,
-    on_progress: Progress | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Path:
-    """Save the video of a tracked task into `folder`: asks the API once first when no video URL is
-    known yet, and once more for a fresh URL when the known one has expired. Resumes a partial file."""
-    tracked = store.get(task_id)
-    if tracked is not None and not (tracked.task and tracked.task.video_url):
-        task = await client.get_task(task_id)
-        now = clock()
-        store.update({task_id: lambda old: old.with_answer(task, now)})
-    return await save_task(
-        downloader,
-        client,
-        store,
-        task_id,
-        folder,
-        with_label=with_label,
-        on_progress=on_progress,
-        clock=clock,
-    )
+save_video = save_task
+"""Save a tracked task's video (asking the API once first when no URL is known yet, and once more for a
+fresh URL when it has expired); it lives in downloads.py beside the transfer it drives."""
 
 
 __all__ = [

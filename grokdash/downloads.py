@@ -821,13 +821,20 @@ async def save_task(
 ) -> Path:
     """Save a tracked task's video and record the file in the store.
 
-    When the video host refuses the URL, the API is asked once for a fresh one (the answer is recorded)
-    and the download is tried once more. Store writes run in a worker thread.
+    When no video URL is known yet, the API is asked once first. When the video host refuses the URL,
+    the API is asked once for a fresh one (the answer is recorded) and the download is tried once more.
+    Store writes run in a worker thread.
     """
     name = safe_snippet(task_id, 40)
     tracked = store.get(task_id)
     if tracked is None:
         raise DownloadError(f"task {name} is not tracked")
+    if not (tracked.task and tracked.task.video_url):
+        # Never asked about, or asked before it completed: ask once now.
+        answer = await client.get_task(task_id)
+        now = clock()
+        changed = await asyncio.to_thread(store.update, {task_id: lambda old: old.with_answer(answer, now)})
+        tracked = changed[0] if changed else store.get(task_id) or tracked
     task = tracked.task
     if task is None or not task.video_url:
         status = f"it is {task.status}" if task is not None else "it has not been checked yet"
