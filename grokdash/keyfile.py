@@ -9,6 +9,7 @@ new one.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -73,8 +74,11 @@ def save_api_key(path: Path, key: str) -> bool:
             f"config file {path} sets api_key in a way grokdash cannot edit safely (nothing was saved): "
             "put the key there by hand"
         )
+    # Through a symlink to its target, as the store writes: a dotfiles repository's file gets the key,
+    # and the link stays a link.
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        _write_private(path, new_text.encode("utf-8"))
+        _write_private(target, new_text.encode("utf-8"))
     except OSError as exc:
         raise ConfigError(
             f"cannot write config file {path} ({(exc.strerror or str(exc)).lower()}): nothing was saved"

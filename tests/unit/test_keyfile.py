@@ -84,3 +84,17 @@ def test_what_cannot_be_a_key_is_refused_and_nothing_is_written(tmp_path: Path, 
 def test_any_printable_ascii_key_reads_back_exactly(key: str):
     assert key_problem(key) is None
     assert tomllib.loads(with_api_key("interval = 5\n", key)) == {"api_key": key, "interval": 5}
+
+
+def test_a_symlinked_config_file_gets_the_key_in_its_target_and_stays_a_link(tmp_path: Path):
+    # A dotfiles repository: ~/.config/grokdash/config.toml -> ~/dotfiles/grokdash.toml
+    target = tmp_path / "dotfiles" / "grokdash.toml"
+    target.parent.mkdir()
+    target.write_text("interval = 10\n")
+    link = tmp_path / "config" / "config.toml"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    save_api_key(link, KEY)
+    assert link.is_symlink() and link.resolve() == target
+    assert tomllib.loads(target.read_text()) == {"api_key": KEY, "interval": 10}
+    assert mode(target) == 0o600
