@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from grokdash.aftersave import check_template
 from grokdash.api import DEFAULT_BASE_URL
 from grokdash.desktop import split_command
 from grokdash.errors import UsageError, printable
@@ -118,6 +119,15 @@ def _command(value: Any) -> str:
     command = _text(value)
     split_command(command)
     return command
+
+
+def _on_saved(value: Any) -> str:
+    """A command line run after each save, its `{file}`… placeholders checked now, not at the first save."""
+    template = _text(value)
+    problem = check_template(template)
+    if problem is not None:
+        raise ValueError(problem)
+    return template
 
 
 class _EntryError(ValueError):
@@ -286,6 +296,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         env="GROKDASH_LABEL_IN_FILENAME",
     ),
     SettingSpec(
+        "sidecar",
+        _boolean,
+        lambda: True,
+        "write <video>.json of provenance (id, prompt, request, answer) beside each saved video",
+        env="GROKDASH_SIDECAR",
+    ),
+    SettingSpec(
+        "on_saved",
+        _on_saved,
+        lambda: None,
+        "program run after each video is saved: {file}, {id}, {label}, {json} are filled in",
+        env="GROKDASH_ON_SAVED",
+    ),
+    SettingSpec(
         "keymap",
         _keymap,
         dict,
@@ -312,6 +336,10 @@ class Settings:
     auto_download: bool = True
     max_downloads: int = 2
     label_in_filename: bool = False
+    sidecar: bool = True
+    """Write `<video>.json` (id, prompt, request, answer) beside each saved video."""
+    on_saved: str | None = None
+    """A command line run after each save (`aftersave.run_on_saved`); None: nothing is run."""
     keymap: dict[str, str] = field(default_factory=dict, hash=False)
     """Binding id → keys, from the config file's `[keymap]` table; the dashboard checks the ids."""
     warnings: tuple[str, ...] = field(default=(), compare=False)

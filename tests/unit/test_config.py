@@ -101,6 +101,13 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(home, tmp_path):
         ('[keymap.copy]\nkey = "y"', "keymap.copy must be non-empty text"),
         ('[keymap]\n"copy url" = true', 'keymap."copy url" must be non-empty text'),
         ('keymaps = {copy = "y"}', "unknown setting 'keymaps'"),
+        ('sidecar = "maybe"', "sidecar must be true or false"),
+        ('on_saved = ""', "on_saved must be non-empty text"),
+        ('on_saved = "mpv {filename}"', "on_saved has an unknown placeholder {filename}"),
+        (
+            'on_saved = "\'mpv {file}"',
+            "on_saved must be a program and its arguments, with every quote closed",
+        ),
     ],
 )
 def test_a_bad_config_file_is_one_sentence_naming_the_file_and_the_field(home, text, words):
@@ -207,3 +214,30 @@ def test_the_keymap_comes_from_the_config_file_only(home):
 def test_an_empty_keymap_table_is_no_keymap(home):
     write_config(home, "[keymap]\n")
     assert load_settings({}, env={}).keymap == {}
+
+
+def test_sidecar_and_on_saved_default_to_a_sidecar_and_no_program(home):
+    settings = load_settings({}, env={})
+    assert (settings.sidecar, settings.on_saved) == (True, None)
+
+
+def test_sidecar_and_on_saved_come_from_the_environment_then_the_file(home):
+    write_config(home, 'sidecar = false\non_saved = "mpv --fs {file}"\n')
+    settings = load_settings({}, env={})
+    assert (settings.sidecar, settings.on_saved) == (False, "mpv --fs {file}")
+    settings = load_settings({}, env={"GROKDASH_SIDECAR": "yes", "GROKDASH_ON_SAVED": "notify {id} {json}"})
+    assert (settings.sidecar, settings.on_saved) == (True, "notify {id} {json}")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("mpv {nope}", "GROKDASH_ON_SAVED has an unknown placeholder {nope}"),
+        ("'mpv {file}", "GROKDASH_ON_SAVED must be a program and its arguments, with every quote closed"),
+    ],
+)
+def test_a_bad_on_saved_template_is_refused_before_anything_is_saved(home, value, words):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env={"GROKDASH_ON_SAVED": value})
+    assert words in caught.value.message
+    assert "\n" not in caught.value.message
