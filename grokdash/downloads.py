@@ -8,10 +8,12 @@
   file changed gets a clean start; a 416 for a part that is already whole finishes it.
 - The name comes from the task id (and label), never from the URL, and cannot leave the folder.
 - The video host is a CDN: the client here is not the API client and never carries the API key.
-- An existing final file is returned at once without any request: it can only exist through the rename
-  at the end of a complete transfer.
-- Two saves of one video at once share one transfer (in this process); a second process saving the same
-  video at the same moment is refused by a lock on the `.part` file (POSIX).
+- A file already at the final name is never overwritten and never taken for the video: the Downloader
+  refuses the name (`NameTakenError`), and `save_task` picks a free one (`vid-2 (1).mp4`) unless the
+  file is one grokdash recorded (its path and size on the task, or a sidecar naming the task).
+- Two saves of one video at once share one transfer (in this process); `save_task` holds a lock per
+  video across processes for the whole save (fetch, rename, sidecar, record), and a second process
+  trying the same video is told so (`SaveBusyError`); the `.part` file is locked too (POSIX).
 - Each transfer's request and body loop run in a worker thread over a synchronous httpx client (the
   async client reached a third to a half of curl's speed on loopback), so the event loop only sees
   progress reports. A plain Content-Length body is read straight off the socket in large reads
@@ -31,6 +33,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +49,7 @@ from grokdash import __version__
 from grokdash.api import Timeouts
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
 from grokdash.files import fsync_directory
+from grokdash.sidecar import build_sidecar, is_foreign, sidecar_names, sidecar_path, write_sidecar
 from grokdash.socketbody import body_chunks
 
 if TYPE_CHECKING:
@@ -100,6 +104,16 @@ class DownloadError(GrokdashError):
     """A video could not be saved. The message is one sentence for the user."""
 
     kind = "download"
+
+
+class NameTakenError(DownloadError):
+    """A file that is not this transfer's is at the final name: it is left alone."""
+
+
+class SaveBusyError(DownloadError):
+    """Another grokdash process is saving this video right now."""
+
+    kind = "busy"
 
 
 class UrlExpiredError(DownloadError):
@@ -244,12 +258,43 @@ def _write_all(fd: int, pieces: list[memoryview]) -> None:
 
 
 def _finish(fd: int, part: Path, final: Path, validator: Path) -> None:
-    """fsync the part, rename it into place, forget its validator, make the rename durable."""
+    """fsync the part, move it to its final name without ever replacing a file there (a hard link, then
+    the part's name removed), forget its validator, make the move durable."""
     os.fsync(fd)
-    os.replace(part, final)
+    try:
+        os.link(part, final)
+    except FileExistsError:
+        raise NameTakenError(
+            f"a file appeared at {final} while the video was saved; it is left alone"
+        ) from None
+    except OSError as exc:  # no hard links here (FAT, some network mounts): check, then rename
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+        if os.path.lexists(final):
+            raise NameTakenError(
+                f"a file appeared at {final} while the video was saved; it is left alone"
+            ) from None
+        os.replace(part, final)
+    else:
+        os.unlink(part)
     with contextlib.suppress(OSError):
         validator.unlink()
     fsync_directory(final.parent)
+
+
+def part_progress(part: Path) -> tuple[int, int | None] | None:
+    """(bytes kept, whole size or None) of a partial file left by an interrupted save; None when there is
+    none. The whole size is what the first answer said, kept in the validator file's second line."""
+    try:
+        done = part.stat().st_size
+    except OSError:
+        return None
+    total = None
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        lines = (Path(str(part) + VALIDATOR_SUFFIX).read_text(encoding="ascii")[:400]).splitlines()
+        if len(lines) > 1 and lines[1].strip().isdigit():
+            total = int(lines[1])
+    return done, total
 
 
 def _disk_sentence(exc: OSError, what: str, part: Path, done: int) -> str:
@@ -485,10 +530,13 @@ class Downloader:
         *,
         label: str | None = None,
         with_label: bool = False,
+        stem: str | None = None,
         on_progress: Progress | None = None,
     ) -> Path:
         """Save the video at `url` for `task_id` in `folder`; return its path.
 
+        The file is named by `safe_filename`, or `stem` plus the video's extension when given. A file
+        already at that name is never overwritten: NameTakenError, and nothing is fetched.
         Raises UrlExpiredError when the host refuses the URL (403/404/410) and DownloadError for every
         other failure, each with one sentence; the partial file is kept for the next call to resume.
         `on_progress(done, total)` is called after each chunk written; an exception it raises stops the
@@ -498,6 +546,8 @@ class Downloader:
         folder = Path(folder)
         url_extension = extension_for(None, url)
         final = Path(safe_filename(task_id, label, url_extension, with_label=with_label))
+        if stem is not None:
+            final = Path(stem + url_extension)
         key = (os.path.abspath(folder), final.stem)
         entry = self._inflight.get(key)
         if entry is None:
@@ -544,9 +594,7 @@ class Downloader:
         scheme = urlsplit(a.url).scheme.lower()
         if scheme not in ("http", "https") or not urlsplit(a.url).netloc:
             raise DownloadError(f"the video URL of {safe_snippet(a.task_id, 40)} is not a web address")
-        existing = self._existing(a)
-        if existing is not None:
-            return existing
+        self._refuse_taken(a)
         try:
             await asyncio.to_thread(a.folder.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
@@ -557,9 +605,7 @@ class Downloader:
         except OSError as exc:
             raise DownloadError(_disk_sentence(exc, what, a.part, 0)) from None
         try:
-            existing = self._existing(a)  # finished by another process while we waited for the lock?
-            if existing is not None:
-                return existing
+            self._refuse_taken(a)  # finished by another process while we waited for the lock?
             a.done = os.fstat(a.fd).st_size
             return await self._in_worker(a, what)
         except OSError as exc:
@@ -570,12 +616,11 @@ class Downloader:
         finally:
             self._close_part(a)
 
-    def _existing(self, a: _Attempt) -> Path | None:
+    def _refuse_taken(self, a: _Attempt) -> None:
         for suffix in VIDEO_SUFFIXES:
             candidate = a.folder / (a.final_stem + suffix)
-            if candidate.is_file():
-                return candidate
-        return None
+            if os.path.lexists(candidate):
+                raise NameTakenError(f"{candidate} is already there; it is left alone")
 
     def _open_part(self, a: _Attempt) -> int:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -622,17 +667,22 @@ class Downloader:
 
     def _read_validator(self, a: _Attempt) -> str | None:
         try:
-            text = a.validator.read_text(encoding="ascii").strip()
+            lines = a.validator.read_text(encoding="ascii")[:400].splitlines()
         except (OSError, UnicodeDecodeError):
             return None
+        text = lines[0].strip() if lines else ""
         return text if text and text.isprintable() and len(text) < 200 else None
 
-    def _save_validator(self, a: _Attempt, response: httpx.Response) -> None:
+    def _save_validator(self, a: _Attempt, response: httpx.Response, total: int | None) -> None:
+        """The first answer's validator (for If-Range), and its whole size on a second line (so an
+        interrupted save can say `partial 43%` before any request)."""
         etag = response.headers.get("ETag")
         value = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+        if value and (not value.isprintable() or len(value) >= 200):
+            value = None
         with contextlib.suppress(OSError, UnicodeEncodeError):
-            if value:
-                a.validator.write_text(value, encoding="ascii")
+            if value or total is not None:
+                a.validator.write_text(f"{value or ''}\n{'' if total is None else total}\n", encoding="ascii")
             else:
                 a.validator.unlink(missing_ok=True)
 
@@ -694,7 +744,7 @@ class Downloader:
             total = None if encoded else _content_length(response)
         os.lseek(a.fd, a.done, os.SEEK_SET)
         if a.done == 0:
-            self._save_validator(a, response)
+            self._save_validator(a, response, total)
         sniff = a.done == 0 and _media_type(response.headers.get("Content-Type")) not in VIDEO_TYPES
         return _Body(total, sniff)
 
@@ -807,6 +857,94 @@ def _reason(exc: Exception) -> str:
 
 # ---- a tracked task ----------------------------------------------------------------------------------
 
+FREE_NAMES_TRIED = 100
+"""`vid-2.mp4`, then `vid-2 (1).mp4` … `vid-2 (99).mp4`: past that the folder is full of someone's files."""
+
+
+def saved_file(tracked: TrackedTask) -> Path | None:
+    """The video grokdash saved for this task, when it is still there: the recorded path names a regular
+    file of the recorded size. None when nothing was saved, or the file has gone (then it is `missing`)."""
+    if not tracked.local_file or not os.path.isabs(tracked.local_file):
+        return None
+    try:
+        info = os.stat(tracked.local_file, follow_symlinks=False)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if tracked.saved_size is not None and info.st_size != tracked.saved_size:
+        return None  # replaced by another file since: not the video
+    return Path(tracked.local_file)
+
+
+def _is_ours(tracked: TrackedTask, path: Path) -> bool:
+    """Whether the file at `path` is this task's video as grokdash saved it (the record, or a sidecar
+    naming the task and the file's size): a user's file of the same name is not."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    if tracked.local_file == str(path) and tracked.saved_size in (None, info.st_size):
+        return True
+    return sidecar_names(sidecar_path(path), tracked.id, size=info.st_size)
+
+
+def _choose_stem(tracked: TrackedTask, folder: Path, base: str) -> tuple[str, Path | None]:
+    """The name (without extension) to save under, and the file already there when it is this task's
+    video (a save whose record was lost). A name is free when no video file of any extension and no
+    JSON file other than this task's sidecar has it."""
+    for number in range(FREE_NAMES_TRIED):
+        stem = base if number == 0 else f"{base} ({number})"
+        present = [folder / (stem + suffix) for suffix in VIDEO_SUFFIXES]
+        present = [path for path in present if os.path.lexists(path)]
+        for path in present:
+            if _is_ours(tracked, path):
+                return stem, path
+        if not present and not is_foreign(folder / (stem + ".json"), tracked.id):
+            return stem, None
+    raise DownloadError(
+        f"{FREE_NAMES_TRIED} files in {folder} already have the names the video of "
+        f"{safe_snippet(tracked.id, 40)} would take; it was not saved"
+    )
+
+
+class _VideoLock:
+    """One save of a video at a time across processes: an flock on a small file in `lock_dir`, named by
+    a hash of the download folder and the task id, held from the first check to the recorded file."""
+
+    def __init__(self, lock_dir: Path, folder: Path, task_id: str) -> None:
+        digest = hashlib.sha256(f"{os.path.abspath(folder)}\0{task_id}".encode()).hexdigest()[:32]
+        self.path = lock_dir / f"{digest}.lock"
+        self.task_id = task_id
+        self.fd = -1
+
+    def acquire(self) -> None:
+        if fcntl is None:  # pragma: no cover - Windows: the .part's own handling is all there is
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:  # a state folder we cannot write: the .part lock still guards the bytes
+            log.warning("cannot open the save lock %s: %s", self.path, exc)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SaveBusyError(
+                f"another grokdash is saving the video of {safe_snippet(self.task_id, 40)} right now"
+            ) from None
+        except OSError:  # no locks on this file system
+            pass
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = -1
+
 
 async def save_task(
     downloader: Downloader,
@@ -818,17 +956,50 @@ async def save_task(
     with_label: bool = False,
     on_progress: Progress | None = None,
     clock: Callable[[], float] = time.time,
+    lock_dir: Path | None = None,
+    sidecar: bool = False,
 ) -> Path:
-    """Save a tracked task's video and record the file in the store.
+    """Save a tracked task's video, write its sidecar (when asked) and record the file in the store.
 
-    When no video URL is known yet, the API is asked once first. When the video host refuses the URL,
-    the API is asked once for a fresh one (the answer is recorded) and the download is tried once more.
-    Store writes run in a worker thread.
+    With `lock_dir`, the whole save holds that video's lock across processes (SaveBusyError when another
+    has it), and the record is read again under it: a video another process saved meanwhile is
+    returned without a request. A video already saved is returned at once. When no video URL is known
+    yet, the API is asked once first. When the video host refuses the URL, the API is asked once for a
+    fresh one (the answer is recorded) and the download is tried once more. Store writes and file
+    checks run in worker threads.
     """
+    lock = _VideoLock(lock_dir, folder, task_id) if lock_dir is not None else None
+    if lock is not None:
+        await asyncio.to_thread(lock.acquire)
+    try:
+        if lock is not None:
+            await asyncio.to_thread(store.refresh)  # what another process saved before we got the lock
+        return await _save_locked(
+            downloader, client, store, task_id, folder, with_label, on_progress, clock, sidecar
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _save_locked(
+    downloader: Downloader,
+    client: GrokClient,
+    store: TaskStore,
+    task_id: str,
+    folder: Path,
+    with_label: bool,
+    on_progress: Progress | None,
+    clock: Callable[[], float],
+    sidecar: bool,
+) -> Path:
     name = safe_snippet(task_id, 40)
     tracked = store.get(task_id)
     if tracked is None:
         raise DownloadError(f"task {name} is not tracked")
+    already = await asyncio.to_thread(saved_file, tracked)
+    if already is not None:
+        return already
     if not (tracked.task and tracked.task.video_url):
         # Never asked about, or asked before it completed: ask once now.
         answer = await client.get_task(task_id)
@@ -844,13 +1015,22 @@ async def save_task(
         path = await _fetch_with_fresh_url(
             downloader, client, store, tracked, folder, with_label, on_progress, clock
         )
+        size = (await asyncio.to_thread(os.stat, path)).st_size
     except DownloadError as error:
         # The task shows why ("expired", "failed") until a later save succeeds.
         now = clock()
         record = {task_id: lambda old, failure=error: old.with_download_error(failure, now)}
         await asyncio.to_thread(store.update, record)
         raise
-    await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path))})
+    if sidecar:
+        # Before the record: the sidecar is also the mark that this file is grokdash's, should the
+        # record be lost (a crash now, a database restored from a backup).
+        latest = store.get(task_id) or tracked
+        try:
+            await asyncio.to_thread(write_sidecar, path, build_sidecar(latest, path, size))
+        except OSError as exc:
+            log.warning("could not write the sidecar of %s: %s", task_id, exc)
+    await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path), size)})
     return path
 
 
@@ -868,10 +1048,21 @@ async def _fetch_with_fresh_url(
     task_id, name = tracked.id, safe_snippet(tracked.id, 40)
     assert tracked.task is not None and tracked.task.video_url
 
+    folder = Path(os.path.abspath(folder))  # the recorded path must hold from any folder
+
     async def attempt(url: str) -> Path:
-        return await downloader.download(
-            task_id, url, folder, label=tracked.label, with_label=with_label, on_progress=on_progress
-        )
+        base = Path(
+            safe_filename(task_id, tracked.label, extension_for(None, url), with_label=with_label)
+        ).stem
+        for _ in range(2):  # a file may appear at the chosen name meanwhile: then choose again
+            stem, ours = await asyncio.to_thread(_choose_stem, tracked, folder, base)
+            if ours is not None:
+                return ours
+            try:
+                return await downloader.download(task_id, url, folder, stem=stem, on_progress=on_progress)
+            except NameTakenError:
+                continue
+        raise DownloadError(f"files keep appearing where the video of {name} would be saved; try again")
 
     try:
         return await attempt(tracked.task.video_url)
@@ -899,8 +1090,12 @@ async def _fetch_with_fresh_url(
 __all__ = [
     "DownloadError",
     "Downloader",
+    "NameTakenError",
+    "SaveBusyError",
     "UrlExpiredError",
     "extension_for",
+    "part_progress",
     "safe_filename",
     "save_task",
+    "saved_file",
 ]

@@ -107,9 +107,10 @@ def write_sidecar(video: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def sidecar_names(json_path: Path, task_id: str) -> bool:
-    """Whether the file at `json_path` is a grokdash sidecar of task `task_id`. Anything that cannot be
-    read as one (missing, unreadable, not a regular file, not JSON, over 1 MiB) is not."""
+def sidecar_names(json_path: Path, task_id: str, *, size: int | None = None) -> bool:
+    """Whether the file at `json_path` is a grokdash sidecar of task `task_id` (and, with `size`, of a
+    video of that many bytes). Anything that cannot be read as one (missing, unreadable, not a regular
+    file, not JSON, over 1 MiB) is not."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(json_path, flags)  # non-blocking: a FIFO put there must not hang us
@@ -128,7 +129,9 @@ def sidecar_names(json_path: Path, task_id: str) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.close(fd)
-    return isinstance(data, dict) and MARKER in data and data.get("id") == task_id
+    if not (isinstance(data, dict) and MARKER in data and data.get("id") == task_id):
+        return False
+    return size is None or data.get("size") == size
 
 
 def is_foreign(json_path: Path, task_id: str) -> bool:

@@ -58,6 +58,10 @@ class TrackedTask:
     retry_after: float | None = None
     """Not before this time (unix seconds): the server asked us to wait."""
     local_file: str | None = None
+    """The saved video, by its absolute path: recorded only after grokdash's own complete transfer."""
+    saved_size: int | None = None
+    """The saved video's size in bytes when grokdash saved it: a file of another size at that path is
+    not the video (None for records older than this field)."""
     download_error: QueryFailure | None = None
     """Why the last attempt to save the video failed (kind "url_expired" when its URL had expired)."""
     request: dict[str, Any] | None = None
@@ -106,8 +110,8 @@ class TrackedTask:
     def with_label(self, label: str | None) -> TrackedTask:
         return dataclasses.replace(self, label=(label or "").strip() or None)
 
-    def with_local_file(self, path: str | None) -> TrackedTask:
-        return dataclasses.replace(self, local_file=path, download_error=None)
+    def with_local_file(self, path: str | None, size: int | None = None) -> TrackedTask:
+        return dataclasses.replace(self, local_file=path, saved_size=size, download_error=None)
 
     def with_download_error(self, error: GrokdashError, now: float) -> TrackedTask:
         return dataclasses.replace(self, download_error=QueryFailure(error.kind, error.message, now))
@@ -128,6 +132,7 @@ class TrackedTask:
             "consecutive_errors": self.consecutive_errors,
             "retry_after": self.retry_after,
             "local_file": self.local_file,
+            "saved_size": self.saved_size,
             "download_error": self.download_error.to_json() if self.download_error else None,
             "request": self.request,
         }
@@ -152,6 +157,7 @@ class TrackedTask:
             consecutive_errors=int(data.get("consecutive_errors") or 0),
             retry_after=_optional_float(data.get("retry_after")),
             local_file=_optional_str(data.get("local_file")),
+            saved_size=_optional_size(data.get("saved_size")),
             download_error=QueryFailure.from_json(data["download_error"])
             if data.get("download_error")
             else None,
@@ -176,6 +182,14 @@ def _time(value: Any) -> float:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else _time(value)
+
+
+def _optional_size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"a file size must be a whole number of bytes, got {value!r}")
 
 
 def _optional_str(value: Any) -> str | None:

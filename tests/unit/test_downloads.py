@@ -26,6 +26,7 @@ from grokdash.downloads import (
     MAX_NAME_BYTES,
     Downloader,
     DownloadError,
+    NameTakenError,
     UrlExpiredError,
     extension_for,
     safe_filename,
@@ -321,13 +322,30 @@ async def test_a_compressed_answer_is_saved_as_the_video_itself(tmp_path, host):
     assert path.read_bytes() == VIDEO
 
 
-async def test_an_existing_final_file_is_not_fetched_again(tmp_path, host):
+async def test_a_file_already_at_the_name_is_never_taken_for_the_video_nor_overwritten(tmp_path, host):
     server = host(whole)
-    (tmp_path / "abc.webm").write_bytes(b"saved before")
+    (tmp_path / "abc.webm").write_bytes(b"the user's own file")
     async with downloader() as dl:
-        path = await dl.download("abc", server.url, tmp_path)
-    assert path == tmp_path / "abc.webm"
+        with pytest.raises(NameTakenError, match=r"abc\.webm is already there; it is left alone"):
+            await dl.download("abc", server.url, tmp_path)
+    assert (tmp_path / "abc.webm").read_bytes() == b"the user's own file"
     assert server.requests == []
+
+
+async def test_a_file_that_appears_at_the_name_during_the_transfer_is_left_alone(tmp_path, host):
+    server = host(whole)
+    seen = []
+
+    def appear(done: int, total: int | None) -> None:
+        if not seen:
+            (tmp_path / "abc.mp4").write_bytes(b"made meanwhile")
+        seen.append(done)
+
+    async with downloader(chunk_size=4096) as dl:
+        with pytest.raises(NameTakenError, match="left alone"):
+            await dl.download("abc", server.url, tmp_path, on_progress=appear)
+    assert (tmp_path / "abc.mp4").read_bytes() == b"made meanwhile"
+    assert (tmp_path / "abc.mp4.part").read_bytes() == VIDEO  # the video is kept for the next try
 
 
 async def test_range_ignored_starts_over_cleanly(tmp_path, host):

@@ -1,0 +1,102 @@
+"""Where each finished video stands: what the SAVED column, `ls --json`'s `saved` and the summary say.
+
+A task that completed with a video URL is *owed* a save until grokdash has saved its video. The state
+comes from the record and a look at the disk (`look_on_disk`, a few stats; run it off the event loop):
+
+- `saved`: the recorded file is there, with the recorded size;
+- `missing`: a file was recorded but is gone (or replaced): owed again;
+- `partial`: an interrupted save left a `.part` that the next save resumes: owed;
+- `owed`: completed, nothing saved yet;
+- `expired`: the last save found the URL expired and the API had no working one: owed no more;
+- `failed`: the last save failed otherwise (network, disk): owed again after `RETRY_FAILED_AFTER`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grokdash.downloads import PART_SUFFIX, extension_for, part_progress, safe_filename, saved_file
+from grokdash.models import Status
+from grokdash.tracked import TrackedTask
+
+OWED = "owed"
+PARTIAL = "partial"
+SAVED = "saved"
+MISSING = "missing"
+EXPIRED = "expired"
+FAILED = "failed"
+NOT_ON_DISK = frozenset({OWED, PARTIAL, MISSING, EXPIRED, FAILED})
+"""The states of a finished video that is not on disk (the summary counts them)."""
+
+RETRY_FAILED_AFTER = 60.0
+"""Seconds after a failed save (not an expired URL) before any grokdash takes it again by itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnDisk:
+    """What the disk says about a task's video."""
+
+    saved: bool
+    """The recorded file is there (with its recorded size)."""
+    partial: tuple[int, int | None] | None = None
+    """Bytes kept by an interrupted save, and the whole size when known."""
+
+    def percent(self) -> int | None:
+        if self.partial is None or not self.partial[1]:
+            return None
+        done, total = self.partial
+        return min(99, done * 100 // total)
+
+
+def has_video(tracked: TrackedTask) -> bool:
+    """Completed, with a URL to save its video from."""
+    return tracked.status == Status.COMPLETED and bool(tracked.task and tracked.task.video_url)
+
+
+def look_on_disk(tracked: TrackedTask, folder: Path, *, with_label: bool) -> OnDisk | None:
+    """Stat the recorded file, or the partial file a save of it would resume; None when the task has no
+    video to save. Blocking: call it in a worker thread for many tasks."""
+    if tracked.local_file:
+        return OnDisk(saved=saved_file(tracked) is not None)
+    if not has_video(tracked):
+        return None
+    assert tracked.task is not None and tracked.task.video_url
+    name = safe_filename(
+        tracked.id, tracked.label, extension_for(None, tracked.task.video_url), with_label=with_label
+    )
+    return OnDisk(saved=False, partial=part_progress(folder / (name + PART_SUFFIX)))
+
+
+def save_state(tracked: TrackedTask, disk: OnDisk | None) -> str | None:
+    """The task's save state (one of the words above), or None when it has no video to save. Without a
+    look at the disk (`disk` None) a recorded file counts as there."""
+    if tracked.local_file and (disk is None or disk.saved):
+        return SAVED
+    if not tracked.local_file and not has_video(tracked):
+        return None
+    if tracked.download_error is not None:  # the latest attempt (a save clears it)
+        return EXPIRED if tracked.download_error.kind == "url_expired" else FAILED
+    if tracked.local_file:
+        return MISSING
+    if disk is not None and disk.partial is not None:
+        return PARTIAL
+    return OWED
+
+
+def is_owed(tracked: TrackedTask, disk: OnDisk | None, now: float) -> bool:
+    """Whether a saver should take this task's video now, by itself (a key or a command may force it)."""
+    state = save_state(tracked, disk)
+    if state in (OWED, PARTIAL, MISSING):
+        return True
+    if state == FAILED:
+        assert tracked.download_error is not None
+        return now - tracked.download_error.at >= RETRY_FAILED_AFTER
+    return False
+
+
+def describe(state: str | None, disk: OnDisk | None) -> str:
+    """The SAVED column's words: `partial 43%` with what an interrupted save kept."""
+    if state == PARTIAL and disk is not None and (percent := disk.percent()) is not None:
+        return f"partial {percent}%"
+    return state or ""
