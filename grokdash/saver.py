@@ -142,9 +142,12 @@ class Saver:
 
     # ---- taking saves ----------------------------------------------------------------------------
 
-    async def look(self, tasks: Iterable[TrackedTask] | None = None, *, refresh: bool = False) -> list[str]:
-        """Look at the disk for the given tasks (all of them by default) and start every owed save that
-        is not running or waiting for a retry. Returns the ids started."""
+    async def look(
+        self, tasks: Iterable[TrackedTask] | None = None, *, refresh: bool = False, take: bool = True
+    ) -> list[str]:
+        """Look at the disk for the given tasks (all of them by default) and, with `take`, start every
+        owed save that is not running or waiting for a retry. Returns the ids started. `take=False`
+        only brings `disk` (what `state` says) up to date: the dashboard without `auto_download`."""
         if refresh:
             await asyncio.to_thread(self.store.refresh)
         chosen = list(self.store.tasks() if tasks is None else tasks)
@@ -155,6 +158,8 @@ class Saver:
             for tracked in chosen:
                 self.disk.pop(tracked.id, None)
             self.disk.update(found)
+        if not take:
+            return []
         now, mono = self.clock(), self.monotonic()
         started = []
         for tracked in chosen:
