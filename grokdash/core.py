@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import VIDEO_SUFFIXES, save_task
+from grokdash.downloads import VIDEO_SUFFIXES, save_task, saved_file
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, safe_snippet
 from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
 from grokdash.rules import CreateRequest, label_from_prompt
+from grokdash.savestate import OnDisk, look_on_disk
 from grokdash.store import AddOutcome, TaskStore
 from grokdash.tracked import TrackedTask
 
@@ -157,16 +158,21 @@ def keep_unsent(request: CreateRequest) -> Path | None:
 
 
 def video_to_open(tracked: TrackedTask) -> tuple[str | None, str | None]:
-    """What `o` opens, or why nothing: the saved file when it is a regular file named like a video, else
-    the video URL when it is an http(s) address. A path or a scheme that a server (or an imported
-    record) named is never handed to the opener: `/usr/bin/id`, `~/.bashrc`, `evil.desktop`, `file:`."""
-    saved = tracked.local_file
-    if saved:
-        path = Path(saved)
-        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_absolute() and path.is_file():
-            return str(path), None
+    """What `o` opens, or why nothing (one sentence): the file grokdash saved for the task (the recorded
+    absolute path, a regular file of the recorded size, named like a video), else the video URL when it
+    is an http(s) address. A path or a scheme that a server (or an imported record) named is never
+    handed to the opener: `/usr/bin/id`, `~/.bashrc`, `evil.desktop`, `file:`, nor a symlink or another
+    file put where the video was."""
+    saved = saved_file(tracked)
+    if saved is not None and saved.suffix.lower() in VIDEO_SUFFIXES:
+        return str(saved), None
     url = tracked.task.video_url if tracked.task else None
     if not url:
+        if tracked.local_file:
+            return None, (
+                f"Will not open {safe_snippet(tracked.local_file, 80)}: it is not a video grokdash saved "
+                "there (gone, replaced, or not a video file), and there is no video URL."
+            )
         return None, "Nothing to open yet: no saved file and no video URL."
     parts = urlsplit(url)
     if parts.scheme.lower() in ("http", "https") and parts.netloc:
@@ -175,6 +181,20 @@ def video_to_open(tracked: TrackedTask) -> tuple[str | None, str | None]:
         None,
         f"Will not open the video URL {safe_snippet(url, 80)}: only http and https addresses are opened.",
     )
+
+
+# ---- where each video stands -------------------------------------------------------------------------
+
+
+def look_at_disk(tasks: Iterable[TrackedTask], folder: Path, *, with_label: bool) -> dict[str, OnDisk]:
+    """What the disk says of each task's video, by id (tasks with no video are left out): what the
+    `saved` state of `ls`, `watch` and `export` comes from. A few stats a task: blocking."""
+    found = {}
+    for tracked in tasks:
+        disk = look_on_disk(tracked, folder, with_label=with_label)
+        if disk is not None:
+            found[tracked.id] = disk
+    return found
 
 
 # ---- saving ----------------------------------------------------------------------------------------
@@ -192,6 +212,7 @@ __all__ = [
     "create_and_track",
     "keep_unsent",
     "label",
+    "look_at_disk",
     "restore",
     "save_video",
     "track",
