@@ -40,6 +40,7 @@ from grokdash.rules import (
     request_problems,
     rules_text,
 )
+from grokdash.savestate import OnDisk, look_on_disk
 from grokdash.secret import Secret
 from grokdash.sim.ratelimit import RateLimit
 from grokdash.store import TaskStore
@@ -304,6 +305,14 @@ STATUS_FILTERS = {
 }
 
 
+def _look_at_disk(
+    settings: Settings, tasks: Iterable[TrackedTask], folder: Path | None = None
+) -> dict[str, OnDisk]:
+    """Where each task's video stands on disk (the download folder, or `folder`), for `saved`."""
+    chosen = settings.download_dir if folder is None else folder
+    return core.look_at_disk(tasks, chosen, with_label=settings.label_in_filename)
+
+
 def _matches(tracked: TrackedTask, wanted: str) -> bool:
     if wanted == "active":
         return tracked.task is not None and not tracked.is_final
@@ -333,10 +342,12 @@ def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: A
     tasks = _open_store(settings).tasks()
     if wanted:
         tasks = [tracked for tracked in tasks if _matches(tracked, wanted)]
+    disk = _look_at_disk(settings, tasks)
     if as_json:
-        click.echo(json.dumps([tracked_json(tracked) for tracked in tasks], indent=2, ensure_ascii=False))
+        listed = [tracked_json(tracked, disk.get(tracked.id)) for tracked in tasks]
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
     elif tasks:
-        click.echo(render_tracked_table(tasks, color=_color_wanted()))
+        click.echo(render_tracked_table(tasks, color=_color_wanted(), disk=disk))
     else:
         click.echo("no tracked tasks" + (f" with status {wanted}" if wanted else "") + ".", err=True)
     return EXIT_OK
@@ -393,7 +404,10 @@ def watch(
         if not as_json:
             click.echo(line)
         elif not once:  # JSON lines: one object per change, flushed so a pipe sees it at once
-            click.echo(json.dumps(tracked_json(outcome.after), ensure_ascii=False))
+            disk = look_on_disk(
+                outcome.after, settings.download_dir, with_label=settings.label_in_filename
+            )  # a stat or two, only for a task with a video
+            click.echo(json.dumps(tracked_json(outcome.after, disk), ensure_ascii=False))
         sys.stdout.flush()
 
     async def run() -> RoundReport:
@@ -414,10 +428,12 @@ def watch(
     if report.store_error is not None:
         click.echo(f"grokdash: the answers were not saved: {report.store_error.message}", err=True)
     final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
+    disk = _look_at_disk(settings, final)
     if as_json and once:
-        click.echo(json.dumps([tracked_json(tracked) for tracked in final], indent=2, ensure_ascii=False))
+        listed = [tracked_json(tracked, disk.get(tracked.id)) for tracked in final]
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
     elif not as_json:
-        click.echo(render_tracked_table(final, color=_color_wanted()))
+        click.echo(render_tracked_table(final, color=_color_wanted(), disk=disk))
     if report.auth_error is not None:
         raise report.auth_error
     ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
@@ -469,7 +485,9 @@ def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
 def export(ctx: click.Context, fmt: str, **flags: Any) -> int:
     """Print the tracked list: JSON keeps everything (import reads it back), CSV is for spreadsheets."""
     settings = _settings(ctx, flags)
-    click.echo(export_tasks(_open_store(settings).tasks(), fmt), nl=False)  # type: ignore[arg-type]
+    tasks = _open_store(settings).tasks()
+    text = export_tasks(tasks, fmt, _look_at_disk(settings, tasks))  # type: ignore[arg-type]
+    click.echo(text, nl=False)
     return EXIT_OK
 
 

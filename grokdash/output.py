@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from grokdash import palette
 from grokdash.errors import ApiError, printable
 from grokdash.models import MAX_ID_LENGTH, Status, Task, format_seconds
 from grokdash.poller import is_gone, is_stale
+from grokdash.savestate import EXPIRED, FAILED, MISSING, SAVED, OnDisk, describe, save_state
 from grokdash.tracked import TrackedTask
 
 API_FIELDS = ("id", "status", "model", "created", "video_url", "actualDuration", "error")
@@ -48,9 +49,11 @@ class QueryResult:
         return fields
 
 
-def tracked_json(tracked: TrackedTask) -> dict[str, Any]:
-    """A tracked task for `ls --json` and `watch --json`: the API's fields, the last query's error,
-    and what grokdash observed."""
+def tracked_json(tracked: TrackedTask, disk: OnDisk | None = None) -> dict[str, Any]:
+    """A tracked task for `ls --json`, `watch --json` and `export`: the API's fields, the last query's
+    error, and what grokdash observed. `disk` is what a look at the disk found for it
+    (`savestate.look_on_disk`), which `saved` says: owed, partial, saved, missing, expired, failed, or
+    None for a task with no video to save."""
     fields = tracked.task.api_fields() if tracked.task else dict.fromkeys(API_FIELDS)
     fields["id"] = tracked.id
     if fields["model"] is None:
@@ -61,6 +64,7 @@ def tracked_json(tracked: TrackedTask) -> dict[str, Any]:
     fields["added_at"] = tracked.added_at
     fields["checked_at"] = tracked.checked_at
     fields["local_file"] = tracked.local_file
+    fields["saved"] = save_state(tracked, disk)
     failure = tracked.download_error
     fields["download_error"] = {"kind": failure.kind, "message": failure.message} if failure else None
     return fields
@@ -98,16 +102,30 @@ def status_row(result: QueryResult, now: float) -> tuple[list[str], str]:
     return [task.id, status, task.model or "-", age, task_outcome(task)], color
 
 
-def tracked_row(tracked: TrackedTask, now: float) -> tuple[list[str], str]:
+def save_outcome(tracked: TrackedTask, disk: OnDisk | None) -> str | None:
+    """The RESULT cell for a finished video: its save state and the file, the reason or the URL
+    (`saved: /dl/x.mp4`, `partial 43%: https://…`, `expired: the video URL…`); None without a video."""
+    state = save_state(tracked, disk)
+    if state is None:
+        return None
+    words = describe(state, disk)
+    if state in (SAVED, MISSING) and tracked.local_file:
+        return f"{words}: {tracked.local_file}"
+    if state in (EXPIRED, FAILED) and tracked.download_error:
+        return f"{words}: {tracked.download_error.message}"
+    outcome = task_outcome(tracked.task) if tracked.task else ""
+    return f"{words}: {outcome}" if outcome else words
+
+
+def tracked_row(tracked: TrackedTask, now: float, disk: OnDisk | None = None) -> tuple[list[str], str]:
     status, color = status_cell("gone" if is_gone(tracked) else tracked.status)
     if is_stale(tracked, now):
         status += " (stale)"
     created = tracked.task.created if tracked.task and tracked.task.created else tracked.added_at
     outcome = task_outcome(tracked.task) if tracked.task else ""
-    if tracked.local_file:
-        outcome = tracked.local_file
-    if tracked.download_error and not tracked.local_file:
-        outcome = f"not saved: {tracked.download_error.message}"
+    saving = save_outcome(tracked, disk)
+    if saving is not None:
+        outcome = saving
     if tracked.last_error:
         outcome = f"{tracked.last_error.kind}: {tracked.last_error.message}"
     return [
@@ -144,10 +162,16 @@ def render_status_table(
 
 
 def render_tracked_table(
-    tracked: Sequence[TrackedTask], *, now: float | None = None, color: bool = False
+    tracked: Sequence[TrackedTask],
+    *,
+    now: float | None = None,
+    color: bool = False,
+    disk: Mapping[str, OnDisk] | None = None,
 ) -> str:
+    """`disk`: what a look at the disk found, by task id (`savestate.look_on_disk`), for the save states."""
     now = time.time() if now is None else now
-    rows = [tracked_row(task, now) for task in tracked]
+    disk = disk or {}
+    rows = [tracked_row(task, now, disk.get(task.id)) for task in tracked]
     return render_table(("ID", "STATUS", "MODEL", "AGE", "LABEL", "RESULT"), rows, color=color)
 
 

@@ -1,7 +1,9 @@
 """The tracked list out (`export`) and in (`import`). Pure: text in, text out.
 
-Import reads everything export writes (JSON keeps every record whole; CSV keeps ids, labels and when
-they were added), what `ls --json` and `status --json` print, and a plain list of ids.
+Import reads everything export writes (JSON keeps every record whole, the create request and the saved
+file's size included; CSV keeps ids, labels and when they were added), what `ls --json` and
+`status --json` print, and a plain list of ids. Both carry `saved`, where each video stands on disk (for
+the reader: import works it out again from the disk it finds).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import io
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grokdash.errors import UsageError
 from grokdash.output import tracked_json
+from grokdash.savestate import OnDisk, save_state
 from grokdash.tracked import TrackedTask
 
 EXPORT_FORMAT = "grokdash-export"
@@ -32,6 +36,7 @@ CSV_COLUMNS = (
     "added_at",
     "checked_at",
     "local_file",
+    "saved",
 )
 ID_SEPARATORS = re.compile(r"[\s,]+")
 
@@ -44,19 +49,23 @@ class ImportFileError(UsageError):
     kind = "input"
 
 
-def export_tasks(tracked: list[TrackedTask], fmt: Format) -> str:
+def export_tasks(tracked: list[TrackedTask], fmt: Format, disk: Mapping[str, OnDisk] | None = None) -> str:
+    """The tracked list as JSON (every record whole) or CSV. `disk`: what a look at the disk found, by
+    task id (`savestate.look_on_disk`), for each record's `saved`."""
+    disk = disk or {}
     if fmt == "json":
         document = {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
-            "tasks": [task.to_json() for task in tracked],
+            "tasks": [{**task.to_json(), "saved": save_state(task, disk.get(task.id))} for task in tracked],
         }
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for task in tracked:
-        writer.writerow({name: "" if value is None else value for name, value in tracked_json(task).items()})
+        fields = tracked_json(task, disk.get(task.id))
+        writer.writerow({name: "" if value is None else value for name, value in fields.items()})
     return buffer.getvalue()
 
 
