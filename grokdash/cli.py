@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -20,8 +21,8 @@ from grokdash import __version__, core
 from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
-from grokdash.downloads import Downloader
-from grokdash.errors import ApiError, GrokdashError, UsageError, safe_snippet
+from grokdash.downloads import Downloader, SaveBusyError
+from grokdash.errors import ApiError, GrokdashError, UsageError, printable, safe_snippet
 from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, Task, partition_ids
@@ -40,7 +41,8 @@ from grokdash.rules import (
     request_problems,
     rules_text,
 )
-from grokdash.savestate import OnDisk, look_on_disk
+from grokdash.saver import BUSY_GAP, Saver, saver_settings
+from grokdash.savestate import NOT_ON_DISK, OnDisk, look_on_disk, save_state
 from grokdash.secret import Secret
 from grokdash.sim.ratelimit import RateLimit
 from grokdash.store import TaskStore
@@ -529,14 +531,20 @@ def import_(ctx: click.Context, file: str, **flags: Any) -> int:
 
 @cli.command(short_help="Save completed videos.")
 @click.argument("ids", nargs=-1, metavar="[ID...]")
-@click.option("--all", "all_", is_flag=True, help="Every tracked task that completed and is not saved yet.")
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Every finished video not on disk: never saved, partial, missing, failed, or expired (asked again).",
+)
 @click.option("--to", metavar="DIR", help="Save into DIR instead of the download folder.")
 @settings_options
 @click.pass_context
 def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | None, **flags: Any) -> int:
     """Save the videos of completed tasks (the given ids, which are tracked too, or --all).
 
-    Downloads resume where an earlier one stopped; a video already saved is not fetched again.
+    Downloads resume where an earlier one stopped; a video already saved is not fetched again. A file
+    of yours with the video's name is left alone: the video goes beside it (`ID (1).mp4`).
     Exit status 1 when any could not be saved (each is named), 2 for bad input.
     """
     settings = _settings(ctx, flags)
@@ -547,9 +555,11 @@ def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | Non
     store = _open_store(settings)
     refused: list[QueryResult] = []
     if all_:
-        wanted = [t.id for t in store.tasks() if t.status == Status.COMPLETED and not _saved(t)]
+        tasks = store.tasks()
+        disk = _look_at_disk(settings, tasks, folder)
+        wanted = [t.id for t in tasks if save_state(t, disk.get(t.id)) in NOT_ON_DISK]
         if not wanted:
-            click.echo("nothing to save: every completed task is saved already.", err=True)
+            click.echo("nothing to save: every finished video is on disk already.", err=True)
             return EXIT_OK
     else:
         wanted, refused = _split_valid(ids)
@@ -557,29 +567,28 @@ def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | Non
         if wanted:
             store.add(wanted)  # so the saved file is remembered with its task
     settings.require_key()
-    results = asyncio.run(_download_all(settings, store, wanted, folder)) if wanted else []
+    try:
+        results = asyncio.run(_save_videos(settings, store, wanted, folder, take_owed=all_)) if wanted else {}
+    except KeyboardInterrupt:
+        click.echo("grokdash: interrupted; the partial files are kept and resume next time", err=True)
+        return 130
     failed = 0
-    for task_id, result in zip(wanted, results, strict=True):
+    for task_id, result in results.items():
         if isinstance(result, GrokdashError):
             failed += 1
             click.echo(f"grokdash: {safe_snippet(task_id, 60)}: {result.message}", err=True)
-        elif isinstance(result, BaseException):
-            raise result
         else:
-            click.echo(f"saved {task_id}: {result}")
+            click.echo(f"saved {printable(task_id)}: {printable(str(result))}")
     return EXIT_USAGE if refused else EXIT_FAILED if failed else EXIT_OK
 
 
-def _saved(tracked: TrackedTask) -> bool:
-    return bool(tracked.local_file) and Path(tracked.local_file or "").is_file()
-
-
-async def _download_all(
-    settings: Settings, store: TaskStore, ids: list[str], folder: Path
-) -> list[Path | BaseException]:
-    """Save each task's video, at most `max_downloads` at once, with a progress bar per file on a
-    terminal."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+async def _save_videos(
+    settings: Settings, store: TaskStore, ids: list[str], folder: Path, *, take_owed: bool
+) -> dict[str, Path | GrokdashError]:
+    """Save each task's video through a Saver (at most `max_downloads` at once, each tried once, a
+    progress bar per file on a terminal); with `take_owed`, then every other video owed a save that
+    turns up meanwhile. Returns how each ended, the given ids first, in their order."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
     progress = Progress(
         TextColumn("{task.description}"),
@@ -590,25 +599,71 @@ async def _download_all(
         console=None,
         transient=False,
     )
-    gate = asyncio.Semaphore(settings.max_downloads)
+    bars: dict[str, TaskID] = {}
+    results: dict[str, Path | GrokdashError | None] = dict.fromkeys(ids)
+    ended = asyncio.Event()
+    saver: Saver | None = None
 
+    def on_change() -> None:
+        assert saver is not None
+        for task_id, now in list(saver.progress.items()):
+            if task_id not in bars:
+                bars[task_id] = progress.add_task(printable(task_id), total=None)
+            progress.update(bars[task_id], completed=now.done, total=now.total)
+
+    def on_done(task_id: str, result: Path | GrokdashError) -> None:
+        bar = bars.get(task_id)
+        if isinstance(result, Path) and bar is not None:
+            with contextlib.suppress(OSError):
+                size = result.stat().st_size
+                progress.update(bar, completed=size, total=size)
+        results[task_id] = result
+        ended.set()
+
+    chosen = dataclasses.replace(saver_settings(settings, folder), give_up_after=1)
     async with _client(settings) as client, Downloader() as downloader:
+        saver = Saver(
+            store,
+            client,
+            downloader,
+            chosen,
+            on_change=on_change,
+            on_done=on_done,
+            on_notice=lambda sentence: click.echo(f"grokdash: {sentence}", err=True),
+        )
+        async with saver:
+            with progress:
+                saver.save_now(ids)
+                await _until_ended(saver, results, ended)
+                if take_owed:
+                    await saver.drain()
+    return {task_id: result for task_id, result in results.items() if result is not None}
 
-        async def one(task_id: str) -> Path:
-            async with gate:
-                bar = progress.add_task(task_id, total=None)
-                return await core.save_video(
-                    downloader,
-                    client,
-                    store,
-                    task_id,
-                    folder,
-                    with_label=settings.label_in_filename,
-                    on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
-                )
 
-        with progress:
-            return await asyncio.gather(*(one(task_id) for task_id in ids), return_exceptions=True)
+async def _until_ended(
+    saver: Saver, results: dict[str, Path | GrokdashError | None], ended: asyncio.Event
+) -> None:
+    """Wait until the save of each id in `results` has ended (`ended` is set as each does). A video
+    another grokdash is saving is waited for: asked again every few seconds, it is found saved once that
+    one has recorded it."""
+    said: set[str] = set()
+    while True:
+        busy = [task_id for task_id, result in results.items() if isinstance(result, SaveBusyError)]
+        if busy:
+            for task_id in busy:
+                if task_id not in said:
+                    said.add(task_id)
+                    click.echo(
+                        f"grokdash: another grokdash is saving {printable(task_id)}; waiting", err=True
+                    )
+                results[task_id] = None
+            await asyncio.sleep(BUSY_GAP)
+            saver.save_now(busy)
+            continue
+        if all(result is not None for result in results.values()):
+            return
+        ended.clear()
+        await ended.wait()
 
 
 # ---- new ------------------------------------------------------------------------------------------
