@@ -11,7 +11,7 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -368,15 +368,32 @@ def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: A
 @click.option(
     "--exit-status", is_flag=True, help="Exit 1 when any watched task ended failed (or was not found)."
 )
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Also save every finished video not on disk yet (the watched ones and any other tracked one) "
+    "into the download folder, and stop only once each is saved or cannot be; exit 1 when any could not "
+    "be saved. The headless saver.",
+)
 @settings_options
 @click.pass_context
 def watch(
-    ctx: click.Context, ids: tuple[str, ...], once: bool, as_json: bool, exit_status: bool, **flags: Any
+    ctx: click.Context,
+    ids: tuple[str, ...],
+    once: bool,
+    as_json: bool,
+    exit_status: bool,
+    save: bool,
+    **flags: Any,
 ) -> int:
     """Poll the tracked tasks (or only the given ids, which are tracked too) until every one is final.
 
     Each change is printed as it happens, whatever else is still waiting for an answer. Interrupting
     stops the watching, not the tracking.
+
+    With --save, every finished video not on disk yet is saved as well (whoever saw its task complete),
+    one line each as it is saved ("saved ID: FILE"; with --json, the task's JSON again). Interrupted,
+    a partial file is kept and the next save resumes it.
     """
     settings = _settings(ctx, flags)
     valid, refused = _split_valid(ids)
@@ -397,9 +414,13 @@ def watch(
     if not as_json:
         pending = sum(not is_settled(tracked) for tracked in watched)
         how = "once" if once else f"every {settings.interval:g} s until all are final"
-        click.echo(f"watching {_count(len(watched), 'task')}, {pending} unfinished; asking {how}.")
+        saving = f"; saving finished videos into {settings.download_dir}" if save else ""
+        click.echo(f"watching {_count(len(watched), 'task')}, {pending} unfinished; asking {how}{saving}.")
+    saves = _WatchSaves(store, settings, as_json=as_json, once=once) if save else None
 
     def on_outcome(outcome: Outcome) -> None:
+        if saves is not None:
+            saves.on_outcome(outcome)
         line = change_line(outcome.before, outcome.after, time.time())
         if line is None:
             return
@@ -422,11 +443,28 @@ def watch(
                 concurrency=settings.concurrency,
                 on_outcome=on_outcome,
             )
-            if once:
-                return await poller.poll_round(only, everything=True)
-            return await poller.run(only, until_settled=True, stop_on_auth=True)
 
-    report = asyncio.run(run())
+            async def poll() -> RoundReport:
+                if once:
+                    return await poller.poll_round(only, everything=True)
+                return await poller.run(only, until_settled=True, stop_on_auth=True)
+
+            if saves is None:
+                return await poll()
+            return await saves.run(client, poll)
+
+    try:
+        report = asyncio.run(run())
+    except KeyboardInterrupt:
+        if saves is not None and saves.saving_when_stopped:
+            n = saves.saving_when_stopped
+            click.echo(
+                f"grokdash: interrupted; {_count(n, 'video')} {'was' if n == 1 else 'were'} being saved: "
+                "the partial files are kept and resume next time",
+                err=True,
+            )
+            return 130
+        raise
     if report.store_error is not None:
         click.echo(f"grokdash: the answers were not saved: {report.store_error.message}", err=True)
     final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
@@ -438,10 +476,121 @@ def watch(
         click.echo(render_tracked_table(final, color=_color_wanted(), disk=disk))
     if report.auth_error is not None:
         raise report.auth_error
+    not_saved = saves.report_unsaved() if saves is not None else False
     ended_badly = any(tracked.status == Status.FAILED or is_gone(tracked) for tracked in final)
-    if report.store_error is not None:
+    if report.store_error is not None or not_saved:
         return EXIT_FAILED  # what was seen is lost with this process: a script must not take it as done
     return EXIT_FAILED if exit_status and ended_badly else EXIT_OK
+
+
+LOOK_SECONDS = 1.0
+"""How often `watch --save` checks whether another process's change (a `grokdash add`, another watch
+that saw a task complete) left a video owed a save: one comparison when nothing changed."""
+SAVE_ATTEMPTS = 3
+"""`watch --save` tries a video this many times (the Saver's gaps between them) before giving it up."""
+
+
+class _WatchSaves:
+    """`watch --save`: a Saver beside the poller, taking each owed save it finds — on start, when an
+    answer shows a task completed, when another process's change shows one — and, once polling is done,
+    every one left (`Saver.drain`); and what the command says about each."""
+
+    def __init__(self, store: TaskStore, settings: Settings, *, as_json: bool, once: bool) -> None:
+        self.store = store
+        self.settings = dataclasses.replace(saver_settings(settings), give_up_after=SAVE_ATTEMPTS)
+        self.as_json = as_json
+        self.once = once
+        self.saver: Saver | None = None
+        self.saving_when_stopped = 0
+        """Saves running or queued when the command was interrupted."""
+        self._completed: list[TrackedTask] = []
+        self._wake = asyncio.Event()
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        after = outcome.after
+        if after.status == Status.COMPLETED and (outcome.before is None or not outcome.before.is_final):
+            self._completed.append(after)
+            self._wake.set()
+
+    async def run(self, client: GrokClient, poll: Callable[[], Awaitable[RoundReport]]) -> RoundReport:
+        async with Downloader() as downloader:
+            saver = self.saver = Saver(
+                self.store,
+                client,
+                downloader,
+                self.settings,
+                on_done=self.on_done,
+                on_notice=lambda sentence: click.echo(f"grokdash: {sentence}", err=True),
+            )
+            async with saver:
+                try:
+                    await saver.look()  # what was owed before this watch started
+                    looking = asyncio.create_task(self._keep_looking(saver))
+                    try:
+                        report = await poll()
+                    finally:
+                        looking.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await looking
+                    if report.auth_error is None:  # a wrong key stops everything at once
+                        await saver.drain()
+                    return report
+                except asyncio.CancelledError:  # Ctrl-C: the partial files stay for a resume
+                    self.saving_when_stopped = saver.busy
+                    raise
+
+    async def _keep_looking(self, saver: Saver) -> None:
+        seen = self.store.outside_version
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), LOOK_SECONDS)
+            self._wake.clear()
+            completed, self._completed = self._completed, []
+            if completed:
+                await saver.look(completed)
+            if self.store.outside_version != seen:  # another process (or a save) changed the list
+                seen = self.store.outside_version
+                await saver.look()
+
+    def on_done(self, task_id: str, result: Path | GrokdashError) -> None:
+        saver = self.saver
+        assert saver is not None
+        if isinstance(result, SaveBusyError):  # another grokdash is saving it: it records the file
+            return
+        if self.as_json:
+            tracked = self.store.get(task_id)
+            if not self.once and tracked is not None:
+                line = tracked_json(tracked, saver.disk.get(task_id))
+                click.echo(json.dumps(line, ensure_ascii=False))
+        elif isinstance(result, Path):
+            click.echo(f"saved {printable(task_id)}: {printable(str(result))}")
+        elif task_id in saver.waiting():
+            click.echo(
+                f"grokdash: could not save {printable(task_id)} yet (trying again later): {result.message}",
+                err=True,
+            )
+        sys.stdout.flush()
+
+    def report_unsaved(self) -> bool:
+        """Name each video this run tried and could not save, with why (one line each); say which others
+        are not on disk and were left alone. True when any could not be saved."""
+        if self.saver is None:
+            return False
+        unsaved = self.saver.unsaved(self.store.tasks())
+        tried = [(tracked, why) for tracked, why in unsaved if tracked.id in self.saver.failures]
+        for tracked, why in tried:
+            click.echo(f"grokdash: not saved: {printable(tracked.id)}: {why}", err=True)
+        left = [tracked for tracked, _ in unsaved if tracked.id not in self.saver.failures]
+        if left:
+            named = ", ".join(f"{printable(t.id)} ({self.saver.state(t)})" for t in left[:5])
+            more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+            verb = "was" if len(left) == 1 else "were"
+            click.echo(
+                f"grokdash: note: {_count(len(left), 'finished video')} not on disk {verb} left alone: "
+                f"{named}{more}; grokdash download ID tries again",
+                err=True,
+            )
+        return bool(tried)
 
 
 def _count(n: int, noun: str) -> str:
