@@ -49,17 +49,29 @@ class QueryResult:
         return fields
 
 
-def tracked_json(tracked: TrackedTask, disk: OnDisk | None = None) -> dict[str, Any]:
+def tracked_state(tracked: TrackedTask) -> str:
+    """`new` (not asked about yet), `gone` (not found again and again), or the status the API sent."""
+    if is_gone(tracked):
+        return "gone"
+    return str(tracked.status) if tracked.status is not None else "new"
+
+
+def tracked_json(
+    tracked: TrackedTask, disk: OnDisk | None = None, *, now: float | None = None
+) -> dict[str, Any]:
     """A tracked task for `ls --json`, `watch --json` and `export`: the API's fields, the last query's
-    error, and what grokdash observed. `disk` is what a look at the disk found for it
-    (`savestate.look_on_disk`), which `saved` says: owed, partial, saved, missing, expired, failed, or
-    None for a task with no video to save."""
+    error, and what grokdash observed: `state` (see `tracked_state`), `stale` (far longer queued or
+    processing than its model takes, at `now`), and `saved`, from `disk`, what a look at the disk found
+    for it (`savestate.look_on_disk`): owed, partial, saved, missing, expired, failed, or None for a task
+    with no video to save."""
     fields = tracked.task.api_fields() if tracked.task else dict.fromkeys(API_FIELDS)
     fields["id"] = tracked.id
     if fields["model"] is None:
         fields["model"] = tracked.model
     error = tracked.last_error
     fields["query_error"] = {"kind": error.kind, "message": error.message} if error else None
+    fields["state"] = tracked_state(tracked)
+    fields["stale"] = is_stale(tracked, time.time() if now is None else now)
     fields["label"] = tracked.label
     fields["added_at"] = tracked.added_at
     fields["checked_at"] = tracked.checked_at

@@ -2,8 +2,8 @@
 
 Import reads everything export writes (JSON keeps every record whole, the create request and the saved
 file's size included; CSV keeps ids, labels and when they were added), what `ls --json` and
-`status --json` print, and a plain list of ids. Both carry `saved`, where each video stands on disk (for
-the reader: import works it out again from the disk it finds).
+`status --json` print, and a plain list of ids. Both carry what `ls --json` says of each task (`state`,
+`stale`, `saved`: where its video stands on disk), for the reader; import works those out again.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import io
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grokdash.errors import UsageError
-from grokdash.output import tracked_json
+from grokdash.output import tracked_json, tracked_state
+from grokdash.poller import is_stale
 from grokdash.savestate import OnDisk, save_state
 from grokdash.tracked import TrackedTask
 
@@ -49,24 +51,41 @@ class ImportFileError(UsageError):
     kind = "input"
 
 
-def export_tasks(tracked: list[TrackedTask], fmt: Format, disk: Mapping[str, OnDisk] | None = None) -> str:
+def export_tasks(
+    tracked: list[TrackedTask],
+    fmt: Format,
+    disk: Mapping[str, OnDisk] | None = None,
+    *,
+    now: float | None = None,
+) -> str:
     """The tracked list as JSON (every record whole) or CSV. `disk`: what a look at the disk found, by
-    task id (`savestate.look_on_disk`), for each record's `saved`."""
+    task id (`savestate.look_on_disk`), for each record's `saved`; `now` (default: the time) for `stale`."""
     disk = disk or {}
+    now = time.time() if now is None else now
     if fmt == "json":
         document = {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
-            "tasks": [{**task.to_json(), "saved": save_state(task, disk.get(task.id))} for task in tracked],
+            "tasks": [_exported(task, disk.get(task.id), now) for task in tracked],
         }
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for task in tracked:
-        fields = tracked_json(task, disk.get(task.id))
+        fields = tracked_json(task, disk.get(task.id), now=now)
         writer.writerow({name: "" if value is None else value for name, value in fields.items()})
     return buffer.getvalue()
+
+
+def _exported(task: TrackedTask, disk: OnDisk | None, now: float) -> dict[str, Any]:
+    """The stored record, whole, and what `ls --json` says of it beside (import reads the record)."""
+    return {
+        **task.to_json(),
+        "state": tracked_state(task),
+        "stale": is_stale(task, now),
+        "saved": save_state(task, disk),
+    }
 
 
 @dataclass(slots=True)

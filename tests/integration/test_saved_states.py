@@ -78,6 +78,23 @@ def test_ls_json_says_where_each_video_stands(env, videos, every_state):
     assert ls_json(env)["saved-1"]["local_file"] == str(videos / "saved-1.mp4")
 
 
+def test_ls_json_and_export_say_each_tasks_state_and_whether_it_is_stale(env):
+    assert run_cli(["watch", "--once", "done-1", "fail-1", "notfound-1"], env).exit_code == 0
+    assert run_cli(["add", "new-1"], env).exit_code == 0
+    listed = ls_json(env)
+    assert {task_id: item["state"] for task_id, item in listed.items()} == {
+        "done-1": "completed",
+        "fail-1": "failed",
+        "notfound-1": "new",  # not found once: not taken as gone yet
+        "new-1": "new",
+    }
+    assert {item["stale"] for item in listed.values()} == {False}
+    exported = json.loads(run_cli(["export"], env).stdout)["tasks"]
+    assert {record["id"]: record["state"] for record in exported} == {
+        task_id: item["state"] for task_id, item in listed.items()
+    }
+
+
 def test_the_ls_table_shows_the_save_state_where_it_showed_the_file(env, videos, every_state):
     table = run_cli(["ls"], env).stdout
     rows = {line.split()[0]: line for line in table.splitlines()[1:]}
