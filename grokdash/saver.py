@@ -68,7 +68,8 @@ class Saver:
     partial files stay for a resume).
 
     `on_change()` is called when what `cell()` says may have changed (a save queued, progressed,
-    ended); `on_done(task_id, path_or_error)` when a save ended; `on_notice(sentence)` for a problem
+    ended); `on_done(task_id, path_or_error)` when a save ended (not when another process turned out to
+    be saving it: that one is looked at again after `BUSY_GAP`); `on_notice(sentence)` for a problem
     the user should hear about once (the on_saved program cannot start).
     """
 
@@ -238,9 +239,11 @@ class Saver:
                     lock_dir=self.settings.lock_dir,
                     sidecar=self.settings.sidecar,
                 )
-        except SaveBusyError as error:  # another process has it: it records the file, we see it then
+        except SaveBusyError:  # another process has it: it records the file, we see it then
             self._not_before[task_id] = self.monotonic() + BUSY_GAP
-            result = error
+            self.on_change()
+            self._ended.set()
+            return
         except GrokdashError as error:
             self._failed(task_id, error)
             result = error
@@ -292,15 +295,26 @@ class Saver:
         """Videos this process will try again by itself, after a gap."""
         return [task_id for task_id in self._not_before if task_id not in self._given_up]
 
-    async def drain(self, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
-        """Save every owed video found, retrying failures after their gaps, until none is left that this
-        process would still try (see `unsaved`)."""
+    async def drain(
+        self,
+        only: Iterable[str] | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        """Save every owed video found (or only those of `only`), retrying failures after their gaps,
+        until none is left that this process would still try (see `unsaved`). A video another process
+        is saving is waited for."""
+        wanted = None if only is None else set(only)
         while True:
-            started = await self.look(refresh=True)
-            if self._jobs:
+            await asyncio.to_thread(self.store.refresh)
+            chosen = None if wanted is None else [t for t in self.store.tasks() if t.id in wanted]
+            started = await self.look(chosen)
+            if any(wanted is None or task_id in wanted for task_id in self._jobs):
                 await self._next_end()
                 continue
-            owed_later = [t for t in self.waiting() if self._still_owed(t)]
+            owed_later = [
+                t for t in self.waiting() if (wanted is None or t in wanted) and self._still_owed(t)
+            ]
             if not owed_later:
                 return
             gap = min(self._not_before[t] for t in owed_later) - self.monotonic()

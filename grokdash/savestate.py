@@ -50,8 +50,9 @@ class OnDisk:
 
 
 def has_video(tracked: TrackedTask) -> bool:
-    """Completed, with a URL to save its video from."""
-    return tracked.status == Status.COMPLETED and bool(tracked.task and tracked.task.video_url)
+    """Completed: its video is to be saved. Without a URL in the last answer too (some servers say
+    `completed` a moment before the URL is ready): the save asks the API for it first."""
+    return tracked.status == Status.COMPLETED
 
 
 def look_on_disk(tracked: TrackedTask, folder: Path, *, with_label: bool) -> OnDisk | None:
@@ -61,10 +62,8 @@ def look_on_disk(tracked: TrackedTask, folder: Path, *, with_label: bool) -> OnD
         return OnDisk(saved=saved_file(tracked) is not None)
     if not has_video(tracked):
         return None
-    assert tracked.task is not None and tracked.task.video_url
-    name = safe_filename(
-        tracked.id, tracked.label, extension_for(None, tracked.task.video_url), with_label=with_label
-    )
+    url = (tracked.task.video_url if tracked.task else None) or ""
+    name = safe_filename(tracked.id, tracked.label, extension_for(None, url), with_label=with_label)
     return OnDisk(saved=False, partial=part_progress(folder / (name + PART_SUFFIX)))
 
 
