@@ -41,7 +41,7 @@ from grokdash.rules import (
     request_problems,
     rules_text,
 )
-from grokdash.saver import BUSY_GAP, Saver, saver_settings
+from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import NOT_ON_DISK, OnDisk, look_on_disk, save_state
 from grokdash.secret import Secret
 from grokdash.sim.ratelimit import RateLimit
@@ -750,7 +750,6 @@ async def _save_videos(
     )
     bars: dict[str, TaskID] = {}
     results: dict[str, Path | GrokdashError | None] = dict.fromkeys(ids)
-    ended = asyncio.Event()
     saver: Saver | None = None
 
     def on_change() -> None:
@@ -767,7 +766,13 @@ async def _save_videos(
                 size = result.stat().st_size
                 progress.update(bar, completed=size, total=size)
         results[task_id] = result
-        ended.set()
+
+    said_busy: set[str] = set()
+
+    def on_busy(task_id: str) -> None:
+        if task_id not in said_busy:
+            said_busy.add(task_id)
+            click.echo(f"grokdash: another grokdash is saving {printable(task_id)}; waiting", err=True)
 
     chosen = dataclasses.replace(saver_settings(settings, folder), give_up_after=1)
     async with _client(settings) as client, Downloader() as downloader:
@@ -779,40 +784,15 @@ async def _save_videos(
             on_change=on_change,
             on_done=on_done,
             on_notice=lambda sentence: click.echo(f"grokdash: {sentence}", err=True),
+            on_busy=on_busy,
         )
         async with saver:
             with progress:
                 saver.save_now(ids)
-                await _until_ended(saver, results, ended)
+                await saver.drain(ids)  # a video another grokdash is saving is waited for
                 if take_owed:
                     await saver.drain()
     return {task_id: result for task_id, result in results.items() if result is not None}
-
-
-async def _until_ended(
-    saver: Saver, results: dict[str, Path | GrokdashError | None], ended: asyncio.Event
-) -> None:
-    """Wait until the save of each id in `results` has ended (`ended` is set as each does). A video
-    another grokdash is saving is waited for: asked again every few seconds, it is found saved once that
-    one has recorded it."""
-    said: set[str] = set()
-    while True:
-        busy = [task_id for task_id, result in results.items() if isinstance(result, SaveBusyError)]
-        if busy:
-            for task_id in busy:
-                if task_id not in said:
-                    said.add(task_id)
-                    click.echo(
-                        f"grokdash: another grokdash is saving {printable(task_id)}; waiting", err=True
-                    )
-                results[task_id] = None
-            await asyncio.sleep(BUSY_GAP)
-            saver.save_now(busy)
-            continue
-        if all(result is not None for result in results.values()):
-            return
-        ended.clear()
-        await ended.wait()
 
 
 # ---- new ------------------------------------------------------------------------------------------

@@ -67,10 +67,10 @@ class Saver:
     """Takes owed saves. Use as an async context manager, or call `aclose()` (running saves stop, their
     partial files stay for a resume).
 
-    `on_change()` is called when what `cell()` says may have changed (a save queued, progressed,
-    ended); `on_done(task_id, path_or_error)` when a save ended (not when another process turned out to
-    be saving it: that one is looked at again after `BUSY_GAP`); `on_notice(sentence)` for a problem
-    the user should hear about once (the on_saved program cannot start).
+    Callbacks: `on_change()` when what `cell()` says may have changed (a save queued, progressed,
+    ended); `on_done(task_id, path_or_error)` when a save ended; `on_busy(task_id)` when another
+    process turned out to be saving it (it is looked at again after `BUSY_GAP`); `on_notice(sentence)`
+    for a problem the user should hear about once (the on_saved program cannot start).
     """
 
     def __init__(
@@ -85,6 +85,7 @@ class Saver:
         on_change: Callable[[], None] = lambda: None,
         on_done: Callable[[str, Path | GrokdashError], None] = lambda task_id, result: None,
         on_notice: Callable[[str], None] = lambda sentence: None,
+        on_busy: Callable[[str], None] = lambda task_id: None,
     ) -> None:
         self.store = store
         self.client = client
@@ -95,6 +96,7 @@ class Saver:
         self.on_change = on_change
         self.on_done = on_done
         self.on_notice = on_notice
+        self.on_busy = on_busy
         self.queued: set[str] = set()
         """Saves waiting for a free slot."""
         self.progress: dict[str, Progress] = {}
@@ -241,6 +243,7 @@ class Saver:
                 )
         except SaveBusyError:  # another process has it: it records the file, we see it then
             self._not_before[task_id] = self.monotonic() + BUSY_GAP
+            self.on_busy(task_id)
             self.on_change()
             self._ended.set()
             return
