@@ -230,3 +230,26 @@ def test_an_owed_video_is_owed_until_saved(tmp_path):
     assert save_state(tracked, look_on_disk(tracked, tmp_path, with_label=False)) == OWED
     assert save_state(TrackedTask(id="x-2", added_at=0.0), None) is None
     os.makedirs(tmp_path, exist_ok=True)
+
+
+async def test_drain_waits_for_a_video_another_process_is_saving_then_takes_it(
+    sim, client, store, clock, dl, folder, locks
+):
+    await complete(client, store, clock, "vid-9")
+    other = _VideoLock(locks, folder, "vid-9")
+    other.acquire()  # another grokdash holds the video
+    mono = [100.0]
+    waits = []
+
+    async def wait(seconds: float) -> None:  # the other one gives up meanwhile
+        waits.append(seconds)
+        mono[0] += seconds
+        other.release()
+
+    busy = []
+    settings = SaverSettings(folder=folder, lock_dir=locks)
+    engine = Saver(store, client, dl, settings, clock=clock, monotonic=lambda: mono[0], on_busy=busy.append)
+    async with engine:
+        await engine.drain(["vid-9"], sleep=wait)
+    assert busy == ["vid-9"] and len(waits) == 1
+    assert Path(store.get("vid-9").local_file).read_bytes() == VIDEO
