@@ -24,16 +24,18 @@ from textual.widgets import Footer, Input
 from grokdash import core, desktop
 from grokdash.api import GrokClient, preload_transport
 from grokdash.config import Settings, default_settings
-from grokdash.downloads import Downloader
+from grokdash.downloads import Downloader, SaveBusyError
 from grokdash.errors import AuthError, GrokdashError
 from grokdash.logs import log_path
 from grokdash.models import ACTIVE_STATUSES, Status, Task
 from grokdash.poller import Outcome, Poller, PollPolicy, is_settled
 from grokdash.rules import CreateRequest
+from grokdash.saver import Saver, saver_settings
+from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, save_state
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui.screens.add import AddIdsScreen
-from grokdash.tui.screens.details import DetailsScreen, Transfer
+from grokdash.tui.screens.details import DetailsScreen, SaveView, Transfer
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
@@ -47,7 +49,12 @@ CONNECTION_KINDS = frozenset({"network", "timeout"})
 CONNECTION_FAILURES_SHOWN = 2
 """Connection failures in a row, with no answer between, that make the summary say so."""
 NEWS_SECONDS = 1.0
-"""Tasks finishing within this many seconds of each other share one pop-up."""
+"""Tasks finishing within this many seconds of each other share one pop-up; saves ending so too."""
+SAVE_LOOK_SECONDS = 30.0
+"""How often the dashboard looks at the disk for owed saves by itself: a failed save's retry is due, or
+a saved file was deleted meanwhile (completions and other processes' changes are looked at at once)."""
+NAMED_IN_TOAST = 5
+"""Ids a pop-up names at most (then "…")."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,9 @@ class DashboardConfig:
     settings: Settings = field(default_factory=default_settings)
     """Interval, concurrency, keymap, downloads, notifications…: the same object every command gets."""
     save_videos: bool = True
-    """False: `s` and save-on-complete are off (no download folder to write to)."""
+    """False: `s` and the saving of owed videos are off (no download folder to write to)."""
+    make_downloader: Callable[[], Downloader] = Downloader
+    """The video downloader (tests reach a test host through their own)."""
     no_poll_reason: str | None = None
     subtitle: str = ""
     clock: Callable[[], float] = time.time
@@ -87,6 +96,23 @@ class DashboardConfig:
         }
         chosen = replace(settings or default_settings(), **changes)
         return cls(settings=chosen, save_videos=save_videos, **wiring)
+
+
+def _named(ids: list[str]) -> str:
+    """The first few ids, and "…" when there are more."""
+    return ", ".join(ids[:NAMED_IN_TOAST]) + (" …" if len(ids) > NAMED_IN_TOAST else "")
+
+
+def _save_fields(tracked: TrackedTask) -> tuple[object, ...]:
+    """What a record says about its video: a change of any of it changes the save state."""
+    task = tracked.task
+    return (
+        tracked.status,
+        task.video_url if task else None,
+        tracked.local_file,
+        tracked.saved_size,
+        tracked.download_error,
+    )
 
 
 def _count(tasks: list[TrackedTask]) -> tuple[Counter[str], int]:
@@ -127,7 +153,7 @@ class GrokdashApp(App[None]):
         self.config = config
         self.settings = config.settings
         self.download_dir: Path | None = config.settings.download_dir if config.save_videos else None
-        """Where `s` and save-on-complete put videos; None: saving is off."""
+        """Where `s` and the saver put videos; None: saving is off."""
         if config.store is not None:
             self.store = config.store
         self.clock = config.clock
@@ -138,15 +164,26 @@ class GrokdashApp(App[None]):
         self._poller: Poller | None = None
         self._wake = asyncio.Event()
         self._downloader: Downloader | None = None
-        self._download_gate = asyncio.Semaphore(config.settings.max_downloads)
-        self.saving: dict[str, str] = {}
-        """What the SAVED column says for videos being saved: "queued", "42%"."""
-        self.transfers: dict[str, Transfer] = {}
-        """Bytes and time of each running save, for the details screen."""
+        self.saver: Saver | None = None
+        """Takes every owed save (with `auto_download`) and the `s` key's; None without a download folder
+        or an API key."""
+        self.save_looks = 0
+        """Looks at the disk for owed saves done (tests wait on it)."""
+        self._saved_news: list[tuple[str, Path]] = []
+        self._failed_news: list[tuple[str, GrokdashError]] = []
+        """Saves that ended since the last pop-up about saves."""
+        self._failure_told: set[str] = set()
+        """Videos whose failure was said: a retry by itself that fails again is not said again."""
+        self._asked: set[str] = set()
+        """Videos `s` asked for whose end is not said yet (a busy one is said to them only)."""
+        self._not_on_disk: frozenset[str] = frozenset()
+        """Finished videos not on disk, as of the last rebuild (the summary counts those not saving)."""
         self._opened = asyncio.Event()
         """Set once the task database is open."""
         self._undo: list[list[TrackedTask]] = []
         self._known_status: dict[str, str | None] = {}
+        self._known_save: dict[str, tuple[object, ...]] = {}
+        """What each record said about its video at the last look for another process's changes."""
         self.wake_seq = 0
         """How many times the poller was woken (a key, a change by another process)."""
         self._wake_taken = 0
@@ -212,7 +249,7 @@ class GrokdashApp(App[None]):
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
         table = TaskTable(id="tasks", clock=self.clock)
-        table.saving = self.saving
+        table.saved_cell = self.saved_cell
         yield table
         yield Input(placeholder="filter: id, label, model, status or error", id="filter")
         yield Footer()
@@ -262,14 +299,25 @@ class GrokdashApp(App[None]):
     async def _start(self) -> None:
         """The database is open: show it, then start polling and the clock."""
         self._known_status = {tracked.id: tracked.status for tracked in self.store.tasks()}
+        self._known_save = {tracked.id: _save_fields(tracked) for tracked in self.store.tasks()}
         await self.rebuild()
         # The records live as long as the dashboard: keep the collector from walking them again and
         # again (a full collection over 10,000 tasks stalls the screen for tens of milliseconds).
         gc.freeze()
-        if self.download_dir is not None:
-            self._downloader = Downloader()
         if self.config.make_client is not None:
             self._client = self.config.make_client()
+            if self.download_dir is not None:
+                self._downloader = self.config.make_downloader()
+                self.saver = Saver(
+                    self.store,
+                    self._client,
+                    self._downloader,
+                    saver_settings(self.settings, self.download_dir),
+                    clock=self.clock,
+                    on_change=self._saves_changed,
+                    on_done=self._save_ended,
+                    on_notice=self._save_notice,
+                )
             self._poller = Poller(
                 self._client.get_task,
                 self.store,
@@ -281,12 +329,19 @@ class GrokdashApp(App[None]):
             if self.config.start_polling:
                 self.call_after_refresh(self.poll_forever)  # the first frame does not wait for a round
         self.set_interval(1.0, self.tick)
+        if self.saver is not None:
+            # Owed saves of an earlier run: tasks added already completed, a partial file of a save cut
+            # short, a completion another process saw while the dashboard was closed.
+            self.look_for_saves()
+            self.set_interval(SAVE_LOOK_SECONDS, self.look_for_saves)
         self.update_summary()
         self.refresh_footer()
 
     async def on_unmount(self) -> None:
+        if self.saver is not None:
+            await self.saver.aclose()  # running saves stop; their partial files stay, for a resume
         if self._downloader is not None:
-            await self._downloader.aclose()  # a partial video stays, for a later resume
+            await self._downloader.aclose()
         if self._client is not None:
             await self._client.aclose()
 
@@ -309,7 +364,8 @@ class GrokdashApp(App[None]):
         version, rows, medians, counts = await asyncio.to_thread(self._compute_view, options, now)
         if options != self.options:  # the user changed the view meanwhile: that rebuild wins
             return
-        self._counts_cache = (version, *counts)
+        self._counts_cache = (version, counts[0], counts[1])
+        self._not_on_disk = counts[2]
         self._shown_version = version
         self.table.set_rows(rows, medians)
         self.update_summary()
@@ -317,11 +373,17 @@ class GrokdashApp(App[None]):
 
     def _compute_view(
         self, options: ViewOptions, now: float
-    ) -> tuple[int, list[TrackedTask], dict[str, float], tuple[Counter[str], int]]:
+    ) -> tuple[int, list[TrackedTask], dict[str, float], tuple[Counter[str], int, frozenset[str]]]:
         """In a worker thread: everything the screen derives from all the tasks at once."""
         version = self.store.version
         tasks = self.store.tasks()
-        return version, visible_tasks(tasks, options, now), model_medians(tasks), _count(tasks)
+        return version, visible_tasks(tasks, options, now), model_medians(tasks), self._count(tasks)
+
+    def _count(self, tasks: list[TrackedTask]) -> tuple[Counter[str], int, frozenset[str]]:
+        """Tasks per status, how many are backing off, and the finished videos not on disk."""
+        counts, backing_off = _count(tasks)
+        not_on_disk = frozenset(t.id for t in tasks if self.save_state(t) in NOT_ON_DISK)
+        return counts, backing_off, not_on_disk
 
     def update_summary(self) -> None:
         if not self.ready:
@@ -352,7 +414,8 @@ class GrokdashApp(App[None]):
         """Tasks per status, and how many are backing off after errors, as of the last rebuild (every
         change of the tasks leads to one; the summary is redrawn every second)."""
         if self._counts_cache is None:
-            self._counts_cache = (self.store.version, *_count(self.store.tasks()))
+            counts, backing_off, self._not_on_disk = self._count(self.store.tasks())
+            self._counts_cache = (self.store.version, counts, backing_off)
         return self._counts_cache[1], self._counts_cache[2]
 
     def polling_state(self) -> str:
@@ -378,12 +441,20 @@ class GrokdashApp(App[None]):
         return state + (f" · {backing_off} backing off" if backing_off else "")
 
     def view_state(self) -> str:
-        """What narrows or orders the table, when it is not the default; and videos being saved."""
+        """What narrows or orders the table, when it is not the default; videos being saved, and the
+        finished ones not on disk that nothing is saving now."""
         parts = []
-        if self.saving:
-            queued = sum(1 for state in self.saving.values() if state == "queued")
-            running = len(self.saving) - queued
-            parts.append(f"saving {running}" + (f", {queued} queued" if queued else ""))
+        saver = self.saver
+        busy: set[str] = set()
+        if saver is not None and saver.busy:
+            busy = saver.queued | saver.progress.keys()
+            queued = len(saver.queued)
+            if saver.running:
+                parts.append(f"saving {saver.running}" + (f", {queued} queued" if queued else ""))
+            else:
+                parts.append(f"{queued} queued to save")
+        if not_saved := len(self._not_on_disk - busy):
+            parts.append(f"{not_saved} not on disk")
         if self.options.filter_text:
             parts.append(f"filter “{self.options.filter_text}”")
         if self.options.hide_finished:
@@ -408,6 +479,13 @@ class GrokdashApp(App[None]):
                 await self.rebuild()
                 gc.freeze()
                 self.wake_poller()
+                # Another process's change: a task it saw complete is owed here too; one it saved, or a
+                # file it recorded, changes what the disk says. Those tasks only: `watch` writes every
+                # second, and the disk of 10,000 tasks is looked at every SAVE_LOOK_SECONDS anyway.
+                if self.saver is not None:
+                    changed_videos = await asyncio.to_thread(self._changed_videos)
+                    if changed_videos:
+                        self.look_for_saves(changed_videos)
             elif self.store.version != self._shown_version:  # answers came: order and counts catch up
                 await self.rebuild()
             else:
@@ -456,6 +534,8 @@ class GrokdashApp(App[None]):
         after, error = outcome.after, outcome.error
         self.table.update_rows([after])
         self._note_new_statuses([after], notify=True)
+        if self.saver is not None and has_video(after) and not has_video(outcome.before):
+            self.look_for_saves([after])  # it just completed: owed a save, however it was first seen
         if isinstance(error, AuthError):
             self.paused = True
             self.problem = f"{error.message}: polling paused (p resumes)"
@@ -488,10 +568,6 @@ class GrokdashApp(App[None]):
             if not self._news:
                 self.set_timer(NEWS_SECONDS, self._announce_news)
             self._news.extend(finished)
-            if self.settings.auto_download:
-                for tracked in finished:
-                    if tracked.status == Status.COMPLETED and not tracked.local_file:
-                        self.save(tracked.id)
 
     def _announce_news(self) -> None:
         news, self._news = self._news, []
@@ -523,6 +599,143 @@ class GrokdashApp(App[None]):
         self._wake.set()
         return self.wake_seq
 
+    # ---- saving videos ----------------------------------------------------------------------------
+
+    @work(group="saves", exit_on_error=False)
+    async def look_for_saves(self, tasks: list[TrackedTask] | None = None) -> None:
+        """Look at the disk for these tasks (all by default) and, with `auto_download`, start every save
+        they are owed; without it, only bring what the SAVED column says up to date (`s` saves)."""
+        saver = self.saver
+        if saver is None:
+            return
+        try:
+            await saver.look(tasks, take=self.settings.auto_download)
+            if tasks is None:
+                await self.rebuild()  # every task's state: the count of videos not saved with them
+            else:
+                self._recount(tasks)
+                self.table.refresh()
+                self.update_summary()
+                self.refresh_footer()
+        except (NoMatches, ScreenStackError):  # the dashboard closed meanwhile
+            return
+        except Exception:  # a look that fails is tried again at the next; the dashboard stays up
+            log.exception("looking for videos owed a save failed")
+        finally:
+            self.save_looks += 1
+
+    def _changed_videos(self) -> list[TrackedTask]:
+        """The tasks whose record says something new about their video since the last call (in a worker
+        thread: it reads every record)."""
+        changed = []
+        for tracked in self.store.tasks():
+            fields = _save_fields(tracked)
+            if self._known_save.get(tracked.id) != fields:
+                self._known_save[tracked.id] = fields
+                changed.append(tracked)
+        return changed
+
+    def save_state(self, tracked: TrackedTask) -> str | None:
+        """Where its video stands (`savestate`), as of the saver's last look at the disk."""
+        return save_state(tracked, None) if self.saver is None else self.saver.state(tracked)
+
+    def saved_cell(self, tracked: TrackedTask) -> str:
+        """The SAVED column: `queued`, `42%` while saving, else the state (`partial 43%`, `missing`…)."""
+        saver = self.saver
+        if saver is None:
+            return describe(save_state(tracked, None), None)
+        return saver.cell(tracked) or describe(saver.state(tracked), saver.disk.get(tracked.id))
+
+    def save_view(self, tracked: TrackedTask) -> SaveView:
+        """What the details screen says about saving this task's video."""
+        saver = self.saver
+        progress = saver.progress.get(tracked.id) if saver is not None else None
+        transfer = Transfer(progress.done, progress.total, progress.seconds) if progress else None
+        sidecar = saver is not None and saver.settings.sidecar
+        return SaveView(self.save_state(tracked), self.saved_cell(tracked), transfer, sidecar)
+
+    @property
+    def saving(self) -> dict[str, str]:
+        """The videos this dashboard is saving, with what their SAVED cell says ("queued", "42%")."""
+        saver = self.saver
+        if saver is None:
+            return {}
+        shown = dict.fromkeys(saver.queued, "queued")
+        shown.update((task_id, progress.cell()) for task_id, progress in saver.progress.items())
+        return shown
+
+    def _can_save(self, tracked: TrackedTask) -> bool:
+        return bool(tracked.task and tracked.task.video_url) or self.save_state(tracked) in (MISSING, OWED)
+
+    def _recount(self, tasks: Iterable[TrackedTask]) -> None:
+        """The videos not on disk, for these tasks, between rebuilds (which count every task)."""
+        not_on_disk = set(self._not_on_disk)
+        for tracked in tasks:
+            if self.save_state(tracked) in NOT_ON_DISK:
+                not_on_disk.add(tracked.id)
+            else:
+                not_on_disk.discard(tracked.id)
+        self._not_on_disk = frozenset(not_on_disk)
+
+    def _saves_changed(self) -> None:
+        """The saver queued, moved on or ended a save: redraw the SAVED cells and the summary."""
+        try:
+            self.table.refresh()
+            self.update_summary()
+            self.refresh_footer()
+        except (NoMatches, ScreenStackError):  # closing
+            return
+
+    def _save_ended(self, task_id: str, result: Path | GrokdashError) -> None:
+        """A save ended: its row shows the record as it is now, and the news waits a moment for others
+        (one pop-up for the saves that end close together)."""
+        fresh = self.store.get(task_id)
+        if fresh is not None:
+            try:
+                self.table.update_rows([fresh])
+            except (NoMatches, ScreenStackError):
+                return
+            self._recount([fresh])
+        asked = task_id in self._asked
+        self._asked.discard(task_id)
+        quiet = not (self._saved_news or self._failed_news)
+        if isinstance(result, Path):
+            self._failure_told.discard(task_id)
+            self._saved_news.append((task_id, result))
+        elif isinstance(result, SaveBusyError):
+            # Another grokdash has it and records the file: news only to whoever pressed s.
+            if asked:
+                self.notify(result.message, title=f"Not saved here: {task_id}", severity="warning")
+        elif asked or task_id not in self._failure_told:
+            # A retry by itself that fails the same way again is not news: the row says "failed".
+            self._failure_told.add(task_id)
+            self._failed_news.append((task_id, result))
+        if quiet and (self._saved_news or self._failed_news):
+            self.set_timer(NEWS_SECONDS, self._announce_saves)
+
+    def _announce_saves(self) -> None:
+        saved, self._saved_news = dict(self._saved_news), []
+        failed, self._failed_news = dict(self._failed_news), []
+        if len(saved) == 1:
+            ((task_id, path),) = saved.items()
+            self.notify(str(path), title=f"Saved {task_id}")
+        elif saved:
+            self.notify(_named(list(saved)), title=f"Saved {len(saved)} videos")
+        if len(failed) == 1:
+            ((task_id, error),) = failed.items()
+            self.notify(error.message, title=f"Not saved: {task_id}", severity="error", timeout=15)
+        elif failed:
+            shown = list(failed.items())[:NAMED_IN_TOAST]
+            lines = [f"{task_id}: {error.message}" for task_id, error in shown]
+            if len(failed) > NAMED_IN_TOAST:
+                lines.append(f"… and {len(failed) - NAMED_IN_TOAST} more")
+            title = f"{len(failed)} videos not saved"
+            self.notify("\n".join(lines), title=title, severity="error", timeout=15)
+
+    def _save_notice(self, sentence: str) -> None:
+        """Once: the on_saved program could not be started."""
+        self.notify(sentence, title="on_saved", severity="warning", timeout=15)
+
     # ---- actions: the keys ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -547,8 +760,8 @@ class GrokdashApp(App[None]):
         if action == "copy_url":
             return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
         if action == "save":
-            can = self._downloader is not None and self._client is not None
-            return True if can and any(t.task and t.task.video_url for t in self.table.targets()) else None
+            can = self.saver is not None and any(self._can_save(t) for t in self.table.targets())
+            return True if can else None
         if action == "open_video":
             has = selected is not None and (
                 selected.local_file or (selected.task and selected.task.video_url)
@@ -596,7 +809,7 @@ class GrokdashApp(App[None]):
             self.show_details(self._selected().id)
 
     def show_details(self, task_id: str) -> None:
-        self.push_screen(DetailsScreen(task_id, self.store.get, self.clock, self.transfers.get))
+        self.push_screen(DetailsScreen(task_id, self.store.get, self.clock, self.save_view))
 
     def action_new_task(self, request: CreateRequest | None = None) -> None:
         if self._client is None:
@@ -687,66 +900,23 @@ class GrokdashApp(App[None]):
         desktop.copy_to_system_clipboard(text)
 
     def action_save(self) -> None:
-        if self._downloader is None or self._client is None:
+        saver = self.saver
+        if saver is None:
             self.notify("Saving needs a download folder and an API key.", severity="warning")
             return
-        targets = [t for t in self.table.targets() if t.task and t.task.video_url]
+        targets = [t for t in self.table.targets() if self._can_save(t)]
         if not targets:
             self.notify("No video yet: it comes when the task completes.", severity="warning")
             return
-        for tracked in targets:
-            self.save(tracked.id)
-        what = targets[0].id if len(targets) == 1 else f"{len(targets)} videos"
-        self.notify(f"Saving {what} to {self.download_dir}.")
-
-    def save(self, task_id: str) -> None:
-        """Queue the video of `task_id` for saving; a video already queued or saving is not queued twice."""
-        if self._downloader is None or self._client is None or task_id in self.saving:
-            return
-        self.saving[task_id] = "queued"
-        self.table.refresh()
-        self.save_video(task_id)
-
-    @work(group="downloads", exit_on_error=False)
-    async def save_video(self, task_id: str) -> None:
-        assert self._downloader is not None and self._client is not None
-        assert self.download_dir is not None
-        shown = {"at": 0.0}
-
-        started = time.monotonic()
-
-        def progress(done: int, total: int | None) -> None:
-            self.saving[task_id] = f"{done * 100 // total}%" if total else f"{done // 1_000_000} MB"
-            self.transfers[task_id] = Transfer(done, total, time.monotonic() - started)
-            now = time.monotonic()
-            if now - shown["at"] > 0.25:  # redraw at most four times a second
-                shown["at"] = now
-                self.table.refresh()
-
-        try:
-            async with self._download_gate:
-                self.saving[task_id] = "0%"
-                path = await core.save_video(
-                    self._downloader,
-                    self._client,
-                    self.store,
-                    task_id,
-                    self.download_dir,
-                    with_label=self.settings.label_in_filename,
-                    on_progress=progress,
-                    clock=self.clock,
-                )
-        except GrokdashError as error:
-            self.notify(error.message, title=f"Not saved: {task_id}", severity="error", timeout=15)
-        except Exception as error:  # never let a download take the dashboard down
-            log.exception("saving %s failed", task_id)
-            self.notify(f"{type(error).__name__}: {error}", title=f"Not saved: {task_id}", severity="error")
+        ids = [t.id for t in targets]
+        self._asked.update(ids)
+        self._failure_told.difference_update(ids)  # asked for: its end is news again
+        started = saver.save_now(ids)  # an expired or failed one is tried again
+        what = ids[0] if len(ids) == 1 else f"{len(ids)} videos"
+        if started:
+            self.notify(f"Saving {what} to {self.download_dir}.")
         else:
-            self.notify(str(path), title=f"Saved {task_id}")
-        finally:
-            self.saving.pop(task_id, None)
-            self.transfers.pop(task_id, None)
-            await self.rebuild()
+            self.notify(f"Already saving {what}.")
 
     def action_open_video(self) -> None:
         selected = self._selected()
@@ -908,7 +1078,7 @@ class GrokdashApp(App[None]):
         "new": "create a task: the model's options only, confirms before it spends; tracked at once",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
-        "save": "save the video (of every marked row) into the download folder; resumes, never twice",
+        "save": "save the video (of every marked row) now; resumes, never twice; retries a failed one",
         "open": "open the video: the saved file if there is one, else the URL",
         "remove": "stop tracking the selected (or marked) tasks",
         "undo": "track the last untracked tasks again",

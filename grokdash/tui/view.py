@@ -18,6 +18,8 @@ from grokdash import palette
 from grokdash.errors import printable
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
 from grokdash.poller import is_gone, is_stale
+from grokdash.savestate import describe as describe_save
+from grokdash.savestate import save_state
 from grokdash.tracked import TrackedTask
 
 
@@ -193,12 +195,18 @@ COLUMNS: Sequence[Column] = (
     Column("elapsed", "ELAPSED", 8, 90),
     Column("eta", "ETA", 8, 40),
     Column("video", "VIDEO", 5, 25),
-    Column("saved", "SAVED", 7, 50),  # "expired" whole
+    Column("saved", "SAVED", 11, 50),  # "partial 43%" whole
     Column("checked", "CHECKED", 8, 10),
     Column("error", "ERROR", 0, 70),
 )
 GAP = 1
 MIN_FLEX_WIDTH = 16
+COMFORT_FLEX_WIDTH = 24
+"""The error column's room before the least useful columns (see SPARE_PRIORITY) are kept: an error is
+read by its start, and a time since the last check or the video's length can wait for the details."""
+SPARE_PRIORITY = 25
+"""Columns of this priority or less (CHECKED, AGE, VIDEO) give way to an error column narrower than
+COMFORT_FLEX_WIDTH."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -214,6 +222,16 @@ def layout(width: int, columns: Sequence[Column] = COLUMNS) -> tuple[tuple[Colum
 
     while len(kept) > 2 and needed(kept) > width:
         kept.remove(min(kept, key=lambda column: column.priority))
+
+    def flex_room(chosen: list[Column]) -> int:
+        fixed = sum(column.width for column in chosen if column.width)
+        return width - fixed - GAP * (len(chosen) - 1)
+
+    while any(not column.width for column in kept) and flex_room(kept) < COMFORT_FLEX_WIDTH:
+        least = min(kept, key=lambda column: column.priority)
+        if least.priority > SPARE_PRIORITY or not least.width:
+            break
+        kept.remove(least)
     spare = width - (sum(column.width for column in kept) + GAP * (len(kept) - 1))
     flexible = [column for column in kept if not column.width]
     return tuple(
@@ -271,11 +289,8 @@ def cell_text(key: str, tracked: TrackedTask, now: float, medians: dict[str, flo
     if key == "video":
         return f"{task.actual_duration:g}s" if task and task.actual_duration else ""
     if key == "saved":
-        if tracked.local_file:
-            return "saved"
-        if tracked.download_error:
-            return "expired" if tracked.download_error.kind == "url_expired" else "failed"
-        return ""
+        # Without a look at the disk (the dashboard's saver looks, and says more: see `saved_cell`).
+        return describe_save(save_state(tracked, None), None)
     if key == "checked":
         return "" if tracked.checked_at is None else format_seconds(now - tracked.checked_at)
     if key == "error":

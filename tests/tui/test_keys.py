@@ -497,7 +497,8 @@ async def test_videos_are_saved_on_completion_when_auto_download_is_on(store, cl
     async with dashboard(store, clock, sim, download_dir=folder, auto_download=True) as board:
         await board.next_round(advance=35)
         await board.until(lambda: store.get("auto-1").local_file is not None, "save on complete")
-        assert sorted(p.name for p in folder.iterdir()) == ["auto-1.mp4"]
+        # The video and its sidecar; the failed task has no video.
+        assert sorted(p.name for p in folder.iterdir()) == ["auto-1.json", "auto-1.mp4"]
 
 
 async def test_an_expired_video_url_is_said_plainly(store, clock, sim, tmp_path):

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -27,6 +28,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from grokdash.errors import printable, safe_snippet
+from grokdash.savestate import EXPIRED, FAILED, MISSING, OWED, PARTIAL, SAVED, save_state
+from grokdash.savestate import describe as describe_save
+from grokdash.sidecar import sidecar_path
 from grokdash.tracked import TrackedTask
 from grokdash.tui.view import cell_text, status_icon, status_word
 
@@ -162,10 +166,55 @@ class Transfer:
         return f"saving: {self.done / 1e6:.1f} MB{of}{speed}"
 
 
-def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None) -> RenderableType:
+@dataclass(frozen=True, slots=True)
+class SaveView:
+    """What the dashboard's saver says about one task's video (see `GrokdashApp.save_view`)."""
+
+    state: str | None
+    """The save state (`savestate`: owed, partial, saved, missing, expired, failed), or None: no video."""
+    words: str
+    """The SAVED cell: `queued`, `42%` while this dashboard saves it, else the state (`partial 43%`)."""
+    transfer: Transfer | None = None
+    """The running save's bytes and speed."""
+    sidecar: bool = False
+    """Saves write a sidecar (`<video>.json`) beside the video."""
+
+
+SAVE_SENTENCES = {
+    OWED: "owed: finished, not on disk yet",
+    PARTIAL: "an interrupted save kept part of it; the next save resumes it",
+    SAVED: "saved",
+    MISSING: "missing: the saved file is gone or was changed; it is owed again",
+    EXPIRED: "expired: its URL has expired and the API had no working one; s tries again",
+    FAILED: "failed: the last save did not finish; it is tried again later, s tries now",
+}
+
+
+def _size(size: int) -> str:
+    """`30,625 bytes (30.6 kB)`: the exact count, and the size a file manager shows."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size:,} bytes ({size / scale:.1f} {unit})"
+    return f"{size:,} bytes"
+
+
+def _save_sentence(save: SaveView) -> str:
+    if save.transfer is not None:
+        return save.transfer.describe()
+    if save.words == "queued":
+        return "queued: saved when a download slot is free"
+    sentence = SAVE_SENTENCES.get(save.state or "", save.words)
+    return f"{save.words}: {sentence}" if save.state == PARTIAL else sentence
+
+
+def describe(tracked: TrackedTask, now: float, save: SaveView | None = None) -> RenderableType:
     """The details as one renderable (also what tests and screenshots look at). Bounded whatever the
-    record holds: every text is cut (see TEXT_LIMIT and the limits beside it)."""
+    record holds: every text is cut (see TEXT_LIMIT and the limits beside it). `save`: what the saver
+    says of its video; None: what the record alone says."""
     task = tracked.task
+    if save is None:
+        state = save_state(tracked, None)
+        save = SaveView(state, describe_save(state, None))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
@@ -177,6 +226,10 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
         ("Took" if tracked.is_final else "Running for", _elapsed(tracked, now)),
         ("Video", _cell("video", tracked, now)),
         ("Video URL", (task.video_url if task else None) or "-"),
+    ]
+    if save.state is not None or save.transfer is not None:
+        rows.append(("Save", _save_sentence(save)))
+    rows += [
         (
             "Saved to",
             tracked.local_file
@@ -186,13 +239,22 @@ def describe(tracked: TrackedTask, now: float, transfer: Transfer | None = None)
                 else "not saved"
             ),
         ),
+    ]
+    # The provenance the sidecar beside the video carries (and `grokdash export`): the file, its size,
+    # the prompt and (below) the request, when grokdash created the task.
+    if tracked.saved_size is not None:
+        rows.append(("Size", _size(tracked.saved_size)))
+    if tracked.local_file and save.sidecar:
+        rows.append(("Sidecar", str(sidecar_path(Path(tracked.local_file)))))
+    prompt = tracked.request.get("prompt") if tracked.request else None
+    if isinstance(prompt, str) and prompt:
+        rows.append(("Prompt", prompt))
+    rows += [
         ("Tracked since", _when(tracked.added_at)),
         ("Last checked", _when(tracked.checked_at)),
     ]
     if tracked.retry_after is not None:
         rows.append(("Retry after", _when(tracked.retry_after)))  # the server asked us to wait
-    if transfer is not None:
-        rows.append(("Saving", transfer.describe().removeprefix("saving: ")))
     if task and task.error:
         rows.append(("Error", _plain(task.error, style="red")))
     if tracked.last_error:
@@ -340,13 +402,13 @@ class DetailsScreen(ModalScreen[None]):
         task_id: str,
         lookup: Callable[[str], TrackedTask | None],
         clock: Callable[[], float],
-        transfer: Callable[[str], Transfer | None] = lambda task_id: None,
+        save: Callable[[TrackedTask], SaveView | None] = lambda tracked: None,
     ) -> None:
         super().__init__()
         self.task_id = task_id
         self._lookup = lookup
         self._clock = clock
-        self._transfer = transfer
+        self._save = save
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -366,7 +428,7 @@ class DetailsScreen(ModalScreen[None]):
             details.update(Text("This task is no longer tracked.", style="italic"))
             return
         try:
-            shown = describe(tracked, self._clock(), self._transfer(self.task_id))
+            shown = describe(tracked, self._clock(), self._save(tracked))
         except Exception as error:  # a record nothing here expected: say so, never close the dashboard
             log.exception("the details of %s cannot be shown", _cut(self.task_id, NAME_LIMIT))
             shown = Text(

@@ -29,8 +29,9 @@ def summary_text(
             text.append(label, style=palette.color(status))
     if shown != total or view:
         narrowed = f"showing {shown} of {total}" if shown != total else ""
-        text.append(f"  ({', '.join(part for part in (narrowed, view) if part)})", style="cyan")
-    text.append("   │ ", style="dim")
+        space = " " if compact else "  "
+        text.append(f"{space}({', '.join(part for part in (narrowed, view) if part)})", style="cyan")
+    text.append(" │ " if compact else "   │ ", style="dim")
     if problem:
         text.append(f"⚠ {problem}", style="bold red")
         text.append(" · ", style="dim")
@@ -53,6 +54,12 @@ class SummaryBar(Static):
     ) -> None:
         text = summary_text(counts, shown, polling, problem, view)
         # The room there is: the screen's width, less the bar's padding.
-        if text.cell_len > self.app.size.width - 2:
+        room = self.app.size.width - 2
+        if text.cell_len > room:
+            text = summary_text(counts, shown, polling, problem, view, compact=True)
+        # Still too long: the last details of polling go first, whole ("· 1 backing off"), rather than
+        # leave half a phrase at the edge.
+        while text.cell_len > room and " · " in polling:
+            polling = polling.rpartition(" · ")[0]
             text = summary_text(counts, shown, polling, problem, view, compact=True)
         self.update(text)

@@ -25,6 +25,14 @@ from grokdash.tracked import TrackedTask
 from grokdash.tui.view import GAP, Column, cell_text, fit, layout, state_of
 
 MARK = "●"
+SAVE_STYLES = {
+    "owed": Style(color="yellow"),
+    "partial": Style(color="yellow"),
+    "missing": Style(color="yellow"),
+    "failed": Style(color="red", bold=True),
+    "expired": Style(color="red", bold=True),
+}
+"""The SAVED cell of a finished video not on disk: waiting (yellow), or in trouble (red)."""
 GUTTER = 2
 """Room for the mark of a marked row."""
 
@@ -109,8 +117,9 @@ class TaskTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._medians: dict[str, float] = {}
         self.marked: set[str] = set()
-        self.saving: dict[str, str] = {}
-        """The SAVED cell of videos being saved ("queued", "42%"): the app's, shared by reference."""
+        self.saved_cell: Callable[[TrackedTask], str] | None = None
+        """The SAVED cell, from the app's saver ("queued", "42%", "partial 43%", "missing"…); None: what
+        the record alone says."""
         self.empty_message = self.EMPTY_MESSAGE
 
     # ---- data -------------------------------------------------------------------------------------
@@ -251,11 +260,14 @@ class TaskTable(ScrollView, can_focus=True):
         for position, (column, size) in enumerate(columns):
             if position:
                 segments.append(Segment(" " * GAP, base))
-            if column.key == "saved" and tracked.id in self.saving:
-                text = fit(self.saving[tracked.id], size)
+            if column.key == "saved" and self.saved_cell is not None:
+                words = self.saved_cell(tracked)
             else:
-                text = fit(cell_text(column.key, tracked, now, self._medians), size)
-            segments.append(Segment(text, base + self._cell_style(column.key, tracked)))
+                words = cell_text(column.key, tracked, now, self._medians)
+            style = self._cell_style(column.key, tracked)
+            if column.key == "saved":
+                style = SAVE_STYLES.get(words.partition(" ")[0], style)
+            segments.append(Segment(fit(words, size), base + style))
         used = GUTTER + sum(size for _, size in columns) + GAP * (len(columns) - 1)
         if used < width:
             segments.append(Segment(" " * (width - used), base))

@@ -1,0 +1,242 @@
+"""Every finished video ends up on disk, from the dashboard, whoever saw it complete (issue 12).
+
+Against the simulator over loopback HTTP, on the fake clock both share, driven by keys as a user would:
+a task completed by another process, an id added already completed, a partial file of an interrupted run,
+a saved file deleted meanwhile, `auto_download = false` (the column still tells the truth; `s` saves).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from grokdash.api import GrokClient
+from grokdash.downloads import UrlExpiredError
+from grokdash.errors import NetworkError
+from grokdash.secret import Secret
+from grokdash.sim import SimServer
+from grokdash.sim.media import sample_video
+from grokdash.store import TaskStore
+from grokdash.tui.screens.details import DetailsScreen
+from tests.conftest import FakeClock
+
+from .board import Dashboard, dashboard, plain_text
+
+pytestmark = pytest.mark.anyio
+
+VIDEO = sample_video()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return tmp_path / "videos"
+
+
+async def complete_elsewhere(sim: SimServer, key: str, db: Path, clock: FakeClock, *ids: str) -> None:
+    """Track `ids` and record them completed from another TaskStore on the same file: what `grokdash
+    watch` in another terminal does."""
+    other = TaskStore(db, clock=clock)
+    other.add([task_id for task_id in ids if other.get(task_id) is None])
+    async with GrokClient(sim.base_url, Secret(key)) as client:
+        for task_id in ids:
+            await client.get_task(task_id)  # the simulator starts it now
+        clock.advance(35)
+        answers = [await client.get_task(task_id) for task_id in ids]
+    assert all(answer.status == "completed" and answer.video_url for answer in answers)
+    now = clock()
+    other.update({answer.id: lambda old, answer=answer: old.with_answer(answer, now) for answer in answers})
+
+
+def media(sim: SimServer) -> list:
+    return [record for record in sim.log.records() if "/media/" in record.path]
+
+
+def row_text(board: Dashboard, task_id: str) -> str:
+    """The task's line in the table, as drawn."""
+    index = next(n for n, tracked in enumerate(board.table.rows) if tracked.id == task_id)
+    return board.table.render_line(index + 1).text  # line 0 is the header
+
+
+def shows(board: Dashboard, task_id: str, words: str) -> bool:
+    """The row's SAVED cell says `words` (the cells around it are padded with spaces)."""
+    try:
+        return f" {words} " in row_text(board, task_id)
+    except StopIteration:
+        return False
+
+
+def saved_whole(store: TaskStore, task_id: str, video: bytes = VIDEO) -> bool:
+    tracked = store.get(task_id)
+    if tracked is None or tracked.local_file is None:
+        return False
+    path = Path(tracked.local_file)
+    return path.is_file() and path.read_bytes() == video
+
+
+async def details_text(board: Dashboard, task_id: str) -> str:
+    """What the details screen (enter) shows about the task; the screen is closed again."""
+    await board.select(task_id)
+    await board.press("enter")
+    screen = board.app.screen
+    assert isinstance(screen, DetailsScreen)
+    text = plain_text(screen.query_one("#details", Static).content)
+    await board.press("escape")
+    return text
+
+
+async def looked(board: Dashboard, since: int) -> None:
+    """Wait for a look at the disk for owed saves started after `since` looks."""
+    await board.until(lambda: board.app.save_looks > since, "a look for owed saves")
+    await board.pilot.pause()
+
+
+async def test_a_task_completed_by_another_process_is_saved_with_no_key_pressed(
+    store, clock, sim, sim_key, folder
+):
+    store.add(["elsewhere-1"])
+    async with dashboard(
+        store, clock, sim, download_dir=folder, auto_download=True, start_polling=False
+    ) as board:
+        await complete_elsewhere(sim, sim_key, store.path, clock, "elsewhere-1")
+        await board.app.tick()  # the once-a-second look for other processes' changes
+        await board.until(lambda: saved_whole(store, "elsewhere-1"), "the video on disk")
+        await board.until(lambda: shows(board, "elsewhere-1", "saved"), "the row to read saved")
+        assert len(media(sim)) == 1
+        await board.until(lambda: any("Saved elsewhere-1" in toast for toast in board.toasts()), "a toast")
+
+
+async def test_an_id_added_already_completed_is_saved(store, clock, sim, folder):
+    sim.add_task("yesterday-1", created=clock() - 3600)  # finished long ago
+    async with dashboard(store, clock, sim, download_dir=folder, auto_download=True) as board:
+        await board.press("a")
+        await board.pilot.press(*"yesterday-1", "enter")
+        await board.until(lambda: saved_whole(store, "yesterday-1"), "the video on disk")
+        await board.until(lambda: shows(board, "yesterday-1", "saved"), "the row to read saved")
+        assert store.get("yesterday-1").status_seen.keys() == {"completed"}  # never seen running
+
+
+async def test_a_partial_file_of_an_interrupted_run_shows_partial_then_is_resumed_with_a_range_request(
+    store, clock, sim, sim_key, folder
+):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "cut-1")
+    store.refresh()
+    folder.mkdir()
+    half = len(VIDEO) // 2
+    (folder / "cut-1.mp4.part").write_bytes(VIDEO[:half])
+    (folder / "cut-1.mp4.part.etag").write_text(f"\n{len(VIDEO)}\n")  # no validator, the whole size
+    percent = half * 100 // len(VIDEO)
+
+    # Without auto_download it is only shown: what the last run left, and that it is not on disk.
+    async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+        await looked(board, 0)
+        assert shows(board, "cut-1", f"partial {percent}%")
+        assert "1 not on disk" in board.summary()
+        assert media(sim) == []
+
+    # The next start with auto_download takes it, asking for the rest only.
+    async with dashboard(
+        store, clock, sim, download_dir=folder, auto_download=True, start_polling=False
+    ) as board:
+        await board.until(lambda: saved_whole(store, "cut-1"), "the resumed video on disk")
+        await board.until(lambda: shows(board, "cut-1", "saved"), "the row to read saved")
+        (record,) = media(sim)
+        assert record.range == f"bytes={half}-" and record.status == 206
+        assert not (folder / "cut-1.mp4.part").exists()
+        await board.until(lambda: "not on disk" not in board.summary(), "the summary to clear")
+
+
+async def test_a_deleted_video_reads_missing_and_s_saves_it_again(store, clock, sim, sim_key, folder):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "gone-file-1")
+    store.refresh()
+    async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+        await board.select("gone-file-1")
+        await board.press("s")
+        await board.until(lambda: saved_whole(store, "gone-file-1"), "the video on disk")
+        path = Path(store.get("gone-file-1").local_file)
+        path.unlink()  # the user cleaned up the folder
+        looks = board.app.save_looks
+        board.app.look_for_saves()  # what the 30 s look does
+        await looked(board, looks)
+        assert shows(board, "gone-file-1", "missing")
+        assert "1 not on disk" in board.summary()
+        assert board.app.check_action("save", ()) is True
+        await board.press("s")
+        await board.until(lambda: saved_whole(store, "gone-file-1"), "the video on disk again")
+        await board.until(lambda: shows(board, "gone-file-1", "saved"), "the row to read saved")
+        assert Path(store.get("gone-file-1").local_file) == path
+        assert len(media(sim)) == 2
+
+
+async def test_a_video_deleted_while_the_dashboard_is_open_is_saved_again_by_itself(
+    store, clock, sim, sim_key, folder
+):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "gone-file-2")
+    store.refresh()
+    async with dashboard(
+        store, clock, sim, download_dir=folder, auto_download=True, start_polling=False
+    ) as board:
+        await board.until(lambda: saved_whole(store, "gone-file-2"), "the video on disk")
+        Path(store.get("gone-file-2").local_file).unlink()
+        board.app.look_for_saves()  # what the 30 s look does
+        await board.until(lambda: len(media(sim)) == 2, "a second fetch")
+        await board.until(lambda: saved_whole(store, "gone-file-2"), "the video on disk again")
+        await board.until(lambda: shows(board, "gone-file-2", "saved"), "the row to read saved")
+
+
+async def test_without_auto_download_a_finished_video_reads_owed_and_only_s_saves_it(
+    store, clock, sim, sim_key, folder
+):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "owed-1")
+    store.refresh()
+    async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+        await looked(board, 0)
+        await board.app.tick()
+        assert shows(board, "owed-1", "owed")
+        assert media(sim) == [] and not folder.exists()
+        await board.select("owed-1")
+        assert board.app.check_action("save", ()) is True
+        assert "owed: finished, not on disk yet" in await details_text(board, "owed-1")
+        await board.press("s")
+        await board.until(lambda: saved_whole(store, "owed-1"), "the video on disk")
+        await board.until(lambda: shows(board, "owed-1", "saved"), "the row to read saved")
+        details = await details_text(board, "owed-1")
+        assert f"{len(VIDEO):,} bytes" in details and str(folder / "owed-1.json") in details
+
+
+async def test_the_summary_counts_the_finished_videos_not_on_disk(store, clock, sim, sim_key, folder):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "count-1", "count-2", "count-3")
+    store.refresh()
+    store.add(["fail-1"])  # it fails: no video, nothing owed
+    async with dashboard(store, clock, sim, download_dir=folder) as board:
+        await board.next_round(advance=35)
+        assert board.status("fail-1") == "failed"
+        await board.until(lambda: "3 not on disk" in board.summary(), "the count")
+        await board.select("count-2")
+        await board.press("s")
+        await board.until(lambda: saved_whole(store, "count-2"), "the video on disk")
+        await board.until(lambda: "2 not on disk" in board.summary(), "the count to drop")
+
+
+# ---- pop-ups -----------------------------------------------------------------------------------------
+
+
+async def test_saves_ending_together_share_one_pop_up_and_a_failure_is_said_once(store, clock, sim, folder):
+    async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+        app = board.app
+        for n in range(3):
+            app._save_ended(f"v-{n}", folder / f"v-{n}.mp4")
+        app._save_ended("x-1", UrlExpiredError("the video URL of 'x-1' has expired"))
+        app._save_ended("x-2", NetworkError("the connection broke"))
+        app._announce_saves()
+        await board.pilot.pause()
+        assert board.toasts() == [
+            "Saved 3 videos v-0, v-1, v-2",
+            "2 videos not saved x-1: the video URL of 'x-1' has expired\nx-2: the connection broke",
+        ]
+        # The saver trying x-2 again by itself, failing the same way: the row says so, no new pop-up.
+        app._save_ended("x-2", NetworkError("the connection broke"))
+        app._announce_saves()
+        await board.pilot.pause()
+        assert len(board.toasts()) == 2
