@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input
 from grokdash import core, desktop
 from grokdash.api import GrokClient, preload_transport
 from grokdash.config import Settings, default_settings
-from grokdash.downloads import Downloader, SaveBusyError
+from grokdash.downloads import Downloader
 from grokdash.errors import AuthError, GrokdashError
 from grokdash.logs import log_path
 from grokdash.models import ACTIVE_STATUSES, Status, Task
@@ -175,7 +175,8 @@ class GrokdashApp(App[None]):
         self._failure_told: set[str] = set()
         """Videos whose failure was said: a retry by itself that fails again is not said again."""
         self._asked: set[str] = set()
-        """Videos `s` asked for whose end is not said yet (a busy one is said to them only)."""
+        """Videos `s` asked for whose end is not said yet (one another grokdash is saving is said to them
+        only)."""
         self._not_on_disk: frozenset[str] = frozenset()
         """Finished videos not on disk, as of the last rebuild (the summary counts those not saving)."""
         self._opened = asyncio.Event()
@@ -317,6 +318,7 @@ class GrokdashApp(App[None]):
                     on_change=self._saves_changed,
                     on_done=self._save_ended,
                     on_notice=self._save_notice,
+                    on_busy=self._save_busy,
                 )
             self._poller = Poller(
                 self._client.get_task,
@@ -702,16 +704,22 @@ class GrokdashApp(App[None]):
         if isinstance(result, Path):
             self._failure_told.discard(task_id)
             self._saved_news.append((task_id, result))
-        elif isinstance(result, SaveBusyError):
-            # Another grokdash has it and records the file: news only to whoever pressed s.
-            if asked:
-                self.notify(result.message, title=f"Not saved here: {task_id}", severity="warning")
         elif asked or task_id not in self._failure_told:
             # A retry by itself that fails the same way again is not news: the row says "failed".
             self._failure_told.add(task_id)
             self._failed_news.append((task_id, result))
         if quiet and (self._saved_news or self._failed_news):
             self.set_timer(NEWS_SECONDS, self._announce_saves)
+
+    def _save_busy(self, task_id: str) -> None:
+        """Another grokdash is saving it (and records the file): news only to whoever pressed s."""
+        if task_id in self._asked:
+            self._asked.discard(task_id)
+            self.notify(
+                f"another grokdash is saving the video of {task_id} right now; its row shows it when done",
+                title="Saving elsewhere",
+                severity="warning",
+            )
 
     def _announce_saves(self) -> None:
         saved, self._saved_news = dict(self._saved_news), []

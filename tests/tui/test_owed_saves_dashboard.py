@@ -13,7 +13,8 @@ import pytest
 from textual.widgets import Static
 
 from grokdash.api import GrokClient
-from grokdash.downloads import UrlExpiredError
+from grokdash.config import state_dir
+from grokdash.downloads import UrlExpiredError, _VideoLock
 from grokdash.errors import NetworkError
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
@@ -203,6 +204,26 @@ async def test_without_auto_download_a_finished_video_reads_owed_and_only_s_save
         await board.until(lambda: shows(board, "owed-1", "saved"), "the row to read saved")
         details = await details_text(board, "owed-1")
         assert f"{len(VIDEO):,} bytes" in details and str(folder / "owed-1.json") in details
+
+
+async def test_s_on_a_video_another_grokdash_is_saving_says_so_and_fetches_nothing(
+    store, clock, sim, sim_key, folder
+):
+    await complete_elsewhere(sim, sim_key, store.path, clock, "held-1")
+    store.refresh()
+    other = _VideoLock(state_dir() / "locks", folder, "held-1")  # `grokdash watch --save` has it
+    other.acquire()
+    try:
+        async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+            await board.select("held-1")
+            await board.press("s")
+            await board.until(lambda: any("Saving elsewhere" in t for t in board.toasts()), "the news")
+            await board.until(lambda: not board.app.saving, "the save to give way")
+            assert media(sim) == [] and store.get("held-1").download_error is None
+            assert shows(board, "held-1", "owed")
+            assert not any("Not saved" in toast for toast in board.toasts())
+    finally:
+        other.release()
 
 
 async def test_the_summary_counts_the_finished_videos_not_on_disk(store, clock, sim, sim_key, folder):
