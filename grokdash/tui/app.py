@@ -35,6 +35,7 @@ from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, 
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui.screens.add import AddIdsScreen
+from grokdash.tui.screens.confirm import ConfirmScreen
 from grokdash.tui.screens.details import DetailsScreen, SaveView, Transfer
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
@@ -758,7 +759,10 @@ class GrokdashApp(App[None]):
             # Adding can start at once: the dialog's ids go in once the database is open.
             return action in ("add", "quit", "help", "command_palette")
         if len(self.screen_stack) > 1:
-            # A dialog is open: its keys are its own; details borrows copy and open, for its task.
+            # A dialog is open: its keys are its own (tab moves between its fields and buttons);
+            # details borrows copy and open, for its task.
+            if action in ("focus_next", "focus_previous"):
+                return True
             return isinstance(self.screen, DetailsScreen) and action in (
                 "copy_url",
                 "open_video",
@@ -925,6 +929,26 @@ class GrokdashApp(App[None]):
             self.notify(f"Saving {what} to {self.download_dir}.")
         else:
             self.notify(f"Already saving {what}.")
+
+    async def action_quit(self) -> None:
+        """Quit; with saves running, ask once first (their partial files stay, for a resume)."""
+        busy = self.saver.busy if self.saver is not None else 0
+        if not busy:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return  # asked already
+        auto = self.settings.auto_download
+        if busy == 1:
+            what, resume = "1 video is saving", "it resumes" if auto else "s resumes it"
+        else:
+            what, resume = f"{busy} videos are saving", "they resume" if auto else "s resumes them"
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(ConfirmScreen(f"{what}; {resume} next time. Quit?", yes="Quit", no="Stay"), answered)
 
     def action_open_video(self) -> None:
         selected = self._selected()
@@ -1100,7 +1124,7 @@ class GrokdashApp(App[None]):
         "failed_only": "show only tasks that failed, or whose last query failed",
         "clear": "clear the filter, else the marks",
         "help": "this list",
-        "quit": "quit (tracking goes on next time; nothing is lost)",
+        "quit": "quit (tracking goes on next time; asks first while videos are saving: they resume)",
     }
 
     def key_help(self) -> list[tuple[str, str, str]]:

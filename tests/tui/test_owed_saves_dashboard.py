@@ -2,24 +2,31 @@
 
 Against the simulator over loopback HTTP, on the fake clock both share, driven by keys as a user would:
 a task completed by another process, an id added already completed, a partial file of an interrupted run,
-a saved file deleted meanwhile, `auto_download = false` (the column still tells the truth; `s` saves).
+a saved file deleted meanwhile, `auto_download = false` (the column still tells the truth; `s` saves),
+and `q` while videos are saving (it asks once).
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Button, Static
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import UrlExpiredError, _VideoLock
+from grokdash.downloads import Downloader, UrlExpiredError, _VideoLock
 from grokdash.errors import NetworkError
+from grokdash.models import Task
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
-from grokdash.sim.media import sample_video
+from grokdash.sim.media import sample_video, sized_video
 from grokdash.store import TaskStore
+from grokdash.tui.screens.confirm import ConfirmScreen
 from grokdash.tui.screens.details import DetailsScreen
 from tests.conftest import FakeClock
 
@@ -238,6 +245,153 @@ async def test_the_summary_counts_the_finished_videos_not_on_disk(store, clock, 
         await board.press("s")
         await board.until(lambda: saved_whole(store, "count-2"), "the video on disk")
         await board.until(lambda: "2 not on disk" in board.summary(), "the count to drop")
+
+
+# ---- quitting while saving ---------------------------------------------------------------------------
+
+
+class StallingHost:
+    """A video host on loopback that sends the headers and the first half of the video, then nothing
+    until the test ends: a save that stays running for as long as a test needs, with no sleep."""
+
+    def __init__(self, video: bytes) -> None:
+        self.video = video
+        self.half = len(video) // 2
+        self.requests: list[str] = []
+        self._release = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+
+    def url(self, task_id: str) -> str:
+        return f"http://127.0.0.1:{self.port}/media/{task_id}.mp4?token=1"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                head += data
+            self.requests.append(head.decode("latin-1"))
+            header = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(
+                self.video
+            )
+            try:
+                conn.sendall(header + self.video[: self.half])
+                self._release.wait()
+            except OSError:
+                pass
+
+    def __enter__(self) -> StallingHost:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._release.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+
+
+def palette_offers(board: Dashboard, title: str) -> bool:
+    """The command palette is open and its first command is `title`."""
+    screen = board.app.screen
+    if not isinstance(screen, CommandPalette):
+        return False
+    commands = screen.query_one(CommandList)
+    return commands.option_count > 0 and str(commands.get_option_at_index(0).prompt).startswith(title)
+
+
+def completed_at(store: TaskStore, clock: FakeClock, task_id: str, url: str) -> None:
+    """Track `task_id` as completed with a video at `url`."""
+    store.add([task_id])
+    answer = Task(id=task_id, status="completed", model="grok_video3", created=int(clock()), video_url=url)
+    store.update({task_id: lambda old: old.with_answer(answer, clock())})
+
+
+async def test_q_while_videos_are_saving_asks_once_and_the_partial_files_stay(store, clock, sim, folder):
+    video = sized_video(64 * 1024)
+    with StallingHost(video) as host:
+        for task_id in ("big-1", "big-2"):
+            completed_at(store, clock, task_id, host.url(task_id))
+        async with dashboard(
+            store,
+            clock,
+            sim,
+            download_dir=folder,
+            auto_download=True,
+            start_polling=False,
+            make_downloader=lambda: Downloader(chunk_size=1024),  # progress every KiB
+        ) as board:
+            saver = board.app.saver
+            assert saver is not None
+
+            def halfway() -> bool:
+                running = [saver.progress.get(task_id) for task_id in ("big-1", "big-2")]
+                return all(p is not None and p.done == host.half for p in running)
+
+            await board.until(halfway, "both saves halfway, stalled")
+            assert shows(board, "big-1", "50%") and "saving 2" in board.summary()
+
+            await board.press("q")
+            dialog = board.app.screen
+            assert isinstance(dialog, ConfirmScreen)
+            question = str(dialog.query_one("#question").render())
+            assert question == "2 videos are saving; they resume next time. Quit?"
+            await board.press("q")  # asked once: no second dialog
+            await board.press("ctrl+q")
+            assert board.app.screen is dialog and len(board.app.screen_stack) == 2
+
+            await board.press("n")
+            assert board.app.is_running and board.app.screen is board.app.screen_stack[0]
+            await board.press("q")
+            await board.press("escape")
+            assert board.app.is_running and not isinstance(board.app.screen, ConfirmScreen)
+
+            # The palette's Quit asks too.
+            await board.press("ctrl+p")
+            await board.pilot.press(*"Quit")
+            await board.until(lambda: palette_offers(board, "Quit"), "the palette to offer Quit")
+            await board.press("down", "enter")
+            await board.until(lambda: isinstance(board.app.screen, ConfirmScreen), "the question")
+            await board.press("n")
+
+            # Keys only: tab reaches the other button, enter presses it.
+            await board.press("q")
+            assert board.app.focused is board.app.screen.query_one("#yes", Button)
+            await board.press("tab")
+            assert board.app.focused is board.app.screen.query_one("#no", Button)
+            await board.press("enter")
+            assert board.app.is_running and not isinstance(board.app.screen, ConfirmScreen)
+            assert halfway()  # still saving
+
+            await board.press("q")
+            await board.press("y")
+            await board.until(lambda: not board.app.is_running, "the dashboard to close")
+            assert board.app.return_code == 0
+        assert len(host.requests) == 2
+    # What came is kept, with the whole size, for the resume.
+    for task_id in ("big-1", "big-2"):
+        assert (folder / f"{task_id}.mp4.part").read_bytes() == video[: host.half]
+        assert store.get(task_id).local_file is None
+    async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
+        await looked(board, 0)
+        assert shows(board, "big-1", "partial 50%") and shows(board, "big-2", "partial 50%")
+
+
+async def test_q_with_nothing_saving_quits_at_once(store, clock, sim, folder):
+    async with dashboard(store, clock, sim, download_dir=folder, auto_download=True) as board:
+        await board.press("q")
+        await board.until(lambda: not board.app.is_running, "the dashboard to close")
 
 
 # ---- pop-ups -----------------------------------------------------------------------------------------
