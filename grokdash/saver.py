@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 RETRY_GAPS = (15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Seconds before this process tries a failed save again by itself: the first gap, then the next…"""
+REDRAW_GAP = 0.25
+"""Seconds between progress reports passed on to `on_change` at most."""
 BUSY_GAP = 5.0
 """Seconds before looking again at a video another process is saving (it records the file when done)."""
 
@@ -112,6 +114,8 @@ class Saver:
         """Monotonic time before which this process does not try a video again by itself."""
         self._given_up: set[str] = set()
         self._reporter = OnSavedReporter()
+        self._ends: dict[str, int] = {}
+        """Saves ended, by task id (a look that overlapped one leaves that video alone)."""
         self._ended = asyncio.Event()
 
     async def __aenter__(self) -> Saver:
@@ -154,9 +158,17 @@ class Saver:
         if refresh:
             await asyncio.to_thread(self.store.refresh)
         chosen = list(self.store.tasks() if tasks is None else tasks)
+        ends_before = dict(self._ends)
         found = await asyncio.to_thread(self._look_on_disk, chosen)
+        # A save that ended while the disk was looked at knows better than the look (and its task
+        # list, taken before): keep what it found, and do not start that video again.
+        ended = {task_id for task_id, count in self._ends.items() if ends_before.get(task_id) != count}
+        if ended:
+            chosen = [tracked for tracked in chosen if tracked.id not in ended]
+            found = {task_id: disk for task_id, disk in found.items() if task_id not in ended}
         if tasks is None:
-            self.disk = found
+            kept = {task_id: self.disk[task_id] for task_id in ended if task_id in self.disk}
+            self.disk = found | kept
         else:
             for tracked in chosen:
                 self.disk.pop(tracked.id, None)
@@ -216,12 +228,20 @@ class Saver:
         started = self.monotonic()
         shown = [0.0]
 
+        trailing: list[asyncio.TimerHandle] = []
+
+        def redraw_late() -> None:
+            trailing.clear()
+            self.on_change()
+
         def progress(done: int, total: int | None) -> None:
             now = self.monotonic()
             self.progress[task_id] = Progress(done, total, now - started)
-            if now - shown[0] >= 0.25:  # four redraws a second at most
+            if now - shown[0] >= REDRAW_GAP:  # four redraws a second at most
                 shown[0] = now
                 self.on_change()
+            elif not trailing:  # the last report before a stall is drawn too, a moment later
+                trailing.append(asyncio.get_running_loop().call_later(REDRAW_GAP, redraw_late))
 
         result: Path | GrokdashError
         try:
@@ -259,6 +279,7 @@ class Saver:
         finally:
             self.queued.discard(task_id)
             self.progress.pop(task_id, None)
+            self._ends[task_id] = self._ends.get(task_id, 0) + 1
         self.on_done(task_id, result)
         self.on_change()
         self._ended.set()

@@ -4,8 +4,10 @@ one process at a time saves a video; an interrupted save is resumed and shown as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -253,3 +255,33 @@ async def test_drain_waits_for_a_video_another_process_is_saving_then_takes_it(
         await engine.drain(["vid-9"], sleep=wait)
     assert busy == ["vid-9"] and len(waits) == 1
     assert Path(store.get("vid-9").local_file).read_bytes() == VIDEO
+
+
+async def test_a_look_that_overlaps_a_save_neither_undoes_it_nor_starts_it_again(
+    sim, client, store, clock, dl, folder, locks
+):
+    await complete(client, store, clock, "vid-10")
+    engine = saver(store, client, dl, folder, locks, clock)
+    real = engine._look_on_disk
+    looked, go_on = threading.Event(), threading.Event()
+
+    def slow_look(tasks):  # sees the disk before the save, answers after it
+        found = real(tasks)
+        looked.set()
+        go_on.wait(10)
+        return found
+
+    engine._look_on_disk = slow_look
+    ended = asyncio.Event()
+    engine.on_done = lambda task_id, result: ended.set()
+    async with engine:
+        look = asyncio.create_task(engine.look(take=False))
+        await asyncio.to_thread(looked.wait, 10)
+        engine.save_now(["vid-10"])
+        await ended.wait()
+        go_on.set()
+        await look
+        assert engine.state(store.get("vid-10")) == SAVED
+        engine._look_on_disk = real
+        assert await engine.look() == []
+    assert len(media(sim)) == 1
