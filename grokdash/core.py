@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import VIDEO_SUFFIXES, save_task, saved_file
+from grokdash.downloads import VIDEO_SUFFIXES, saved_file
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, safe_snippet
 from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
@@ -197,14 +197,6 @@ def look_at_disk(tasks: Iterable[TrackedTask], folder: Path, *, with_label: bool
     return found
 
 
-# ---- saving ----------------------------------------------------------------------------------------
-
-
-save_video = save_task
-"""Save a tracked task's video (asking the API once first when no URL is known yet, and once more for a
-fresh URL when it has expired); it lives in downloads.py beside the transfer it drives."""
-
-
 __all__ = [
     "CreateUncertainError",
     "CreatedNotTrackedError",
@@ -214,7 +206,6 @@ __all__ = [
     "label",
     "look_at_disk",
     "restore",
-    "save_video",
     "track",
     "untrack",
     "video_to_open",
