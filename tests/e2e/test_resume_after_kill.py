@@ -259,3 +259,40 @@ def test_ctrl_c_mid_video_says_the_partial_file_resumes_and_keeps_it(sim, valve,
     assert second.returncode == 0, second.stderr
     assert media(sim)[-1].range == f"bytes={kept}-"
     assert (videos / f"{TASK_ID}.mp4").read_bytes() == sim.video
+
+
+def test_the_dashboard_killed_mid_video_resumes_it_on_restart_with_a_range_request(sim, valve, env, videos):
+    from tests.integration.test_crash_safety import DashboardProcess
+
+    added = subprocess.run([*grokdash_command(), "add", TASK_ID], env=env, capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    part, final = videos / f"{TASK_ID}.mp4.part", videos / f"{TASK_ID}.mp4"
+    first = DashboardProcess(env)
+    try:
+        wait_until(lambda: size_of(part) >= 2 * MiB or first.process.poll() is not None, "2 MiB saved")
+        assert first.process.poll() is None, first.text()[-2000:]
+    finally:
+        first.process.kill()  # SIGKILL: no cleanup, no chance to say anything
+        first.process.wait(STEP_TIMEOUT)
+        first.close()
+    kept = size_of(part)
+    assert 0 < kept < VIDEO_SIZE and not final.exists()
+
+    valve.open()
+    second = DashboardProcess(env)
+    try:
+        db = Path(env["GROKDASH_DB"])
+        wait_until(
+            lambda: "local_file" in db.read_text() or second.process.poll() is not None, "the video recorded"
+        )
+        second.type("q")  # nothing is saving any more: it quits at once
+        second.process.wait(STEP_TIMEOUT)
+    finally:
+        if second.process.poll() is None:
+            second.process.kill()
+        second.close()
+    assert second.trouble() == []
+    first_request, resumed = media(sim)
+    assert first_request.range is None
+    assert resumed.range == f"bytes={kept}-" and resumed.status == 206
+    assert final.read_bytes() == sim.video
