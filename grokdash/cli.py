@@ -76,12 +76,14 @@ def settings_options(command: F) -> F:
     return command
 
 
-def _settings(ctx: click.Context, flags: dict[str, Any], *, echo_warnings: bool = True) -> Settings:
+def _settings(
+    ctx: click.Context, flags: dict[str, Any], *, echo_warnings: bool = True, config_may_be_new: bool = False
+) -> Settings:
     """Flags given to this command win over the same flags given before it, to `grokdash` itself."""
     merged = dict(ctx.find_root().params)
     merged.update({name: value for name, value in flags.items() if value is not None})
     wanted = {name: merged.get(name) for name in (*SPECS, "config")}
-    settings = load_settings(wanted)
+    settings = load_settings(wanted, config_may_be_new=config_may_be_new)
     for warning in settings.warnings if echo_warnings else ():
         click.echo(f"grokdash: warning: {warning}", err=True)
     setup_logging(settings.api_key)
@@ -280,6 +282,9 @@ def add(ctx: click.Context, ids: tuple[str, ...], label: str | None, **flags: An
         outcome = core.track(_open_store(settings), valid, label=label)
         _say("tracking", outcome.added)
         _say("already tracked", outcome.already)
+        if label and outcome.already:
+            # Said, not done silently: relabelling is `l` in the dashboard, on purpose.
+            click.echo(f"(the label {safe_snippet(label, 60)} was not given to the ones already tracked)")
     return EXIT_USAGE if refused else EXIT_OK
 
 
@@ -304,6 +309,7 @@ STATUS_FILTERS = {
     "final": "completed, failed or an undocumented status",
     "error": "the last query failed",
     "new": "not asked about yet",
+    "gone": "the API no longer knows it",
 }
 
 
@@ -315,6 +321,18 @@ def _look_at_disk(
     return core.look_at_disk(tasks, chosen, with_label=settings.label_in_filename)
 
 
+def _check_status_word(wanted: str, tasks: list[TrackedTask]) -> None:
+    """Refuse a status that is neither documented, nor a filter word, nor one a tracked task has: a
+    typo must not read as "no tracked tasks"."""
+    seen = {str(tracked.status).lower() for tracked in tasks if tracked.status is not None}
+    known = [*(str(status) for status in Status), *STATUS_FILTERS]
+    if wanted.lower() not in {*known, *seen}:
+        raise UsageError(
+            f"no status called {safe_snippet(wanted, 40)}: use one of {', '.join(known)}, "
+            "or a status a tracked task has"
+        )
+
+
 def _matches(tracked: TrackedTask, wanted: str) -> bool:
     if wanted == "active":
         return tracked.task is not None and not tracked.is_final
@@ -324,6 +342,8 @@ def _matches(tracked: TrackedTask, wanted: str) -> bool:
         return tracked.last_error is not None
     if wanted == "new":
         return tracked.task is None
+    if wanted == "gone":
+        return is_gone(tracked)
     return tracked.status is not None and str(tracked.status).lower() == wanted.lower()
 
 
@@ -343,6 +363,7 @@ def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: A
     settings = _settings(ctx, flags)
     tasks = _open_store(settings).tasks()
     if wanted:
+        _check_status_word(wanted, tasks)
         tasks = [tracked for tracked in tasks if _matches(tracked, wanted)]
     disk = _look_at_disk(settings, tasks)
     if as_json:
@@ -607,7 +628,7 @@ def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
     kept. The key is never a flag, so it stays out of shell history and the process list."""
     # A config file that cannot be read is said before asking. Its warnings are not: "others can read
     # the key, run chmod 600" is what login itself is about to fix, and it sends nothing over http.
-    settings = _settings(ctx, flags, echo_warnings=False)
+    settings = _settings(ctx, flags, echo_warnings=False, config_may_be_new=True)
     path = settings.config_path
     if from_stdin or not sys.stdin.isatty():
         key = sys.stdin.readline().strip()
@@ -1062,6 +1083,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("grokdash: interrupted", err=True)
         code = 130
+    except click.UsageError as error:  # one line, not click's three with a blank and an indent
+        where = error.ctx.command_path if error.ctx is not None else "grokdash"
+        message = " ".join(error.format_message().split())
+        message = message[:1].lower() + message[1:].removesuffix(".")
+        click.echo(f"grokdash: {message} (see {where} --help)", err=True)
+        code = error.exit_code
     except click.ClickException as error:
         error.show()
         code = error.exit_code

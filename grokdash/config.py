@@ -374,13 +374,19 @@ def default_settings() -> Settings:
     return Settings(api_key=None, config_path=default_config_path(), **values)
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from flags (None means not given), environment and config file, in that order."""
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    config_may_be_new: bool = False,
+) -> Settings:
+    """Settings from flags (None means not given), environment and config file, in that order. A named
+    config file that does not exist is an error, unless `config_may_be_new` (login creates it)."""
     flags = {name: value for name, value in (flags or {}).items() if value is not None}
     env = os.environ if env is None else env
 
     config_path, explicit = _config_path(flags, env)
-    file_values, warnings = _read_config_file(config_path, explicit)
+    file_values, warnings = _read_config_file(config_path, explicit and not config_may_be_new)
 
     values: dict[str, Any] = {}
     for spec in SETTINGS:

@@ -151,12 +151,17 @@ def tracked_row(tracked: TrackedTask, now: float, disk: OnDisk | None = None) ->
 
 
 def render_table(header: Sequence[str], rows: Sequence[tuple[list[str], str]], *, color: bool) -> str:
-    """Columns padded to their widest cell; the last column runs free so URLs are never cut."""
+    """Columns padded to their widest cell, in terminal cells (a CJK label or an emoji takes two, an
+    accent none), so every later column stays in line; the last column runs free so URLs are never cut."""
+    from rich.cells import cell_len  # only when a table is printed: rich costs ~15 ms to import
+
     cells = [list(header), *[[printable(cell) for cell in row] for row, _ in rows]]
-    widths = [max(len(line[column]) for line in cells) for column in range(len(header) - 1)]
+    widths = [max(cell_len(line[column]) for line in cells) for column in range(len(header) - 1)]
     lines = []
     for index, line in enumerate(cells):
-        padded = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)]
+        padded = [
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(line[:-1], widths, strict=True)
+        ]
         if color and index == 0:
             padded = [click.style(cell, bold=True) for cell in padded]
         elif color:

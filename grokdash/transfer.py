@@ -116,7 +116,13 @@ def read_import(text: str, source: str) -> ImportPlan:
     first_line = stripped.splitlines()[0]
     if "," in first_line and "id" in [cell.strip().lower() for cell in first_line.split(",")]:
         return _read_csv(stripped, source)
-    return ImportPlan(ids=[(task_id, None, None) for task_id in split_ids(stripped)])
+    return ImportPlan(ids=[(task_id, None, None) for task_id in _listed_ids(stripped)])
+
+
+def _listed_ids(text: str) -> list[str]:
+    """A plain list: one id a line (or a comma-separated line). A line holding a space is one bad id,
+    refused by name, not two ids: `bad id` is a mistake, not the ids `bad` and `id`."""
+    return [piece.strip() for line in text.splitlines() for piece in line.split(",") if piece.strip()]
 
 
 def _read_json(text: str, source: str) -> ImportPlan:
