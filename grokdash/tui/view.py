@@ -181,7 +181,8 @@ class Column:
     key: str
     title: str
     width: int
-    """Cells are cut to this width; 0 means the column takes what the others leave."""
+    """Cells are cut to this width; 0 means the column takes what the others leave. For ID and LABEL,
+    the width they keep when room is short: they grow to their longest cell when it is not."""
     priority: int
     """Lower is dropped first when the terminal is too narrow."""
 
@@ -206,37 +207,88 @@ COMFORT_FLEX_WIDTH = 24
 read by its start, and a time since the last check or the video's length can wait for the details."""
 SPARE_PRIORITY = 25
 """Columns of this priority or less (CHECKED, AGE, VIDEO) give way to an error column narrower than
-COMFORT_FLEX_WIDTH."""
+COMFORT_FLEX_WIDTH, or to an ID column too narrow for the longest id."""
+MAX_ID_WIDTH = 48
+"""The ID column grows to the longest id up to this (real ids are 25 characters): one odd 200-character
+id must not leave every row's error at its minimum."""
+MAX_LABEL_WIDTH = 40
+"""The LABEL column grows to the longest label up to this, and to at most half of what ID and the fixed
+columns leave: ERROR shares the rest."""
 
 
-@functools.lru_cache(maxsize=16)
-def layout(width: int, columns: Sequence[Column] = COLUMNS) -> tuple[tuple[Column, int], ...]:
-    """The columns that fit in `width`, with their widths: the least useful are dropped first, and the
-    flexible column (error) takes the rest. Remembered per width: every line drawn asks."""
+def cells(text: str) -> int:
+    """How many cells `text` takes once made printable (see `fit`)."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C: 10,000 ids per rebuild
+        return len(text)
+    return cell_len(printable(text))
+
+
+@functools.lru_cache(maxsize=64)
+def layout(
+    width: int, id_width: int = 0, label_width: int = 0, columns: Sequence[Column] = COLUMNS
+) -> tuple[tuple[Column, int], ...]:
+    """The columns that fit in `width`, with their widths. The least useful are dropped first; ID grows
+    to `id_width` (the longest id shown, 0 when unknown) as far as the room allows, and LABEL (towards
+    `label_width`, the longest label) and the flexible column (error) share what is left. Remembered
+    per width and longest cells: every line drawn asks."""
+    wanted_id = min(id_width, MAX_ID_WIDTH)
+
+    def least(column: Column) -> int:
+        """The width a column keeps when room is short: ID no wider than the longest id."""
+        if column.key == "id" and wanted_id:
+            return min(column.width, max(wanted_id, len(column.title)))
+        return column.width
+
+    def spare(chosen: list[Column]) -> int:
+        """The cells left once every column has its least width (the flexible ones MIN_FLEX_WIDTH)."""
+        used = sum(least(column) if column.width else MIN_FLEX_WIDTH for column in chosen)
+        return width - used - GAP * (len(chosen) - 1)
+
+    def id_growth(chosen: list[Column]) -> tuple[int, int]:
+        """(cells the ID column grows by, cells it still misses to show the longest id whole)."""
+        id_column = next((column for column in chosen if column.key == "id"), None)
+        if id_column is None or wanted_id <= least(id_column):
+            return 0, 0
+        missing = wanted_id - least(id_column)
+        grown = max(0, min(missing, spare(chosen)))
+        return grown, missing - grown
+
     kept = list(columns)
-
-    def needed(chosen: list[Column]) -> int:
-        fixed = sum(column.width for column in chosen if column.width)
-        flex = sum(MIN_FLEX_WIDTH for column in chosen if not column.width)
-        return fixed + flex + GAP * (len(chosen) - 1)
-
-    while len(kept) > 2 and needed(kept) > width:
+    while len(kept) > 2 and spare(kept) < 0:
         kept.remove(min(kept, key=lambda column: column.priority))
 
-    def flex_room(chosen: list[Column]) -> int:
-        fixed = sum(column.width for column in chosen if column.width)
-        return width - fixed - GAP * (len(chosen) - 1)
+    def cramped(chosen: list[Column]) -> bool:
+        """An id cut, or an error column short of its comfortable width."""
+        grown, missing = id_growth(chosen)
+        flexible = [column for column in chosen if not column.width]
+        error_room = MIN_FLEX_WIDTH + (spare(chosen) - grown) // max(1, len(flexible))
+        return missing > 0 or (bool(flexible) and error_room < COMFORT_FLEX_WIDTH)
 
-    while any(not column.width for column in kept) and flex_room(kept) < COMFORT_FLEX_WIDTH:
-        least = min(kept, key=lambda column: column.priority)
-        if least.priority > SPARE_PRIORITY or not least.width:
+    while cramped(kept):
+        least_useful = min(kept, key=lambda column: column.priority)
+        if least_useful.priority > SPARE_PRIORITY or not least_useful.width:
             break
-        kept.remove(least)
-    spare = width - (sum(column.width for column in kept) + GAP * (len(kept) - 1))
+        kept.remove(least_useful)
+
+    widths = {column.key: least(column) for column in kept if column.width}
+    room = max(0, spare(kept))
+    grown, _ = id_growth(kept)
+    if grown:
+        widths["id"] += grown
+        room -= grown
     flexible = [column for column in kept if not column.width]
-    return tuple(
-        (column, column.width or max(MIN_FLEX_WIDTH, spare // max(1, len(flexible)))) for column in kept
-    )
+    if flexible and "label" in widths and label_width > widths["label"]:
+        # LABEL takes at most an even share of what it and the flexible columns have between them, and
+        # only what the error can spare beyond its comfortable width.
+        share = (widths["label"] + room + MIN_FLEX_WIDTH * len(flexible)) // (1 + len(flexible))
+        target = min(label_width, MAX_LABEL_WIDTH, max(widths["label"], share))
+        error_spare = room - (COMFORT_FLEX_WIDTH - MIN_FLEX_WIDTH) * len(flexible)
+        label_grown = max(0, min(target - widths["label"], error_spare))
+        widths["label"] += label_grown
+        room -= label_grown
+    for column in flexible:
+        widths[column.key] = MIN_FLEX_WIDTH + room // len(flexible)
+    return tuple((column, widths[column.key]) for column in kept)
 
 
 def fit(text: str, width: int) -> str:
@@ -249,6 +301,26 @@ def fit(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…"
+
+
+def fit_middle(text: str, width: int) -> str:
+    """`text` in exactly `width` cells, cut in the middle when it is too long (`task_f302…1889b`): ids
+    that share a long start differ at their end, so both ends are kept and neighbours stay apart."""
+    if len(text) > width * 20:  # look at no more of a long text than its two ends (see `fit`)
+        text = text[: width * 10] + text[-width * 10 :]
+    text = printable(text)
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    if width < 5:
+        return fit(text, width)
+    tail_room = width // 2  # the end, where ids differ, gets the odd cell
+    tail = ""
+    for char in reversed(text):
+        if cell_len(char + tail) > tail_room:
+            break
+        tail = char + tail
+    head = set_cell_size(text, width - 1 - cell_len(tail))
+    return head + "…" + tail
 
 
 def _short_model(model: str | None) -> str:

@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from rich.cells import set_cell_size
+from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.color import Color
 from textual.events import Click, Resize
 from textual.geometry import Size
 from textual.message import Message
@@ -22,19 +24,79 @@ from textual.strip import Strip
 
 from grokdash import palette
 from grokdash.tracked import TrackedTask
-from grokdash.tui.view import GAP, Column, cell_text, fit, layout, state_of
+from grokdash.tui.view import (
+    GAP,
+    MAX_LABEL_WIDTH,
+    Column,
+    cell_text,
+    cells,
+    fit,
+    fit_middle,
+    layout,
+    state_of,
+)
 
 MARK = "●"
-SAVE_STYLES = {
-    "owed": Style(color="yellow"),
-    "partial": Style(color="yellow"),
-    "missing": Style(color="yellow"),
-    "failed": Style(color="red", bold=True),
-    "expired": Style(color="red", bold=True),
-}
-"""The SAVED cell of a finished video not on disk: waiting (yellow), or in trouble (red)."""
 GUTTER = 2
 """Room for the mark of a marked row."""
+MIN_CONTRAST = 4.5
+"""WCAG 2's AA contrast for text: every word of the table is drawn at least this far from its background."""
+
+ROLES = {
+    "bright_black": "muted",
+    "blue": "primary",
+    "yellow": "warning",
+    "green": "success",
+    "red": "error",
+    "magenta": "secondary",
+    "cyan": "accent",
+}
+"""The palette's colour of a state names the theme's shade of it: each theme's own green for completed."""
+SAVE_ROLES = {
+    "owed": "warning",
+    "partial": "warning",
+    "missing": "warning",
+    "failed": "trouble",
+    "expired": "trouble",
+}
+"""The SAVED cell of a finished video not on disk: waiting, or in trouble."""
+CELL_ROLES = {"error": "error", "checked": "muted", "age": "muted", "model": "muted"}
+"""Columns drawn in a role of their own (the least useful ones muted, not dim: dim is unreadable)."""
+
+
+def luminance(color: Color) -> float:
+    """WCAG 2's relative luminance."""
+
+    def linear(value: int) -> float:
+        channel = value / 255
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(color.r) + 0.7152 * linear(color.g) + 0.0722 * linear(color.b)
+
+
+def contrast(one: Color, two: Color) -> float:
+    """WCAG 2's contrast ratio, 1 (none) to 21 (black on white)."""
+    light, dark = sorted((luminance(one), luminance(two)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable(text: Color, background: Color) -> Color:
+    """`text`, or the nearest colour to it that keeps MIN_CONTRAST with `background`: lighter if it is
+    lighter than the background and white would do, else darker (black or white always does)."""
+    if contrast(text, background) >= MIN_CONTRAST:
+        return text
+    black, white = Color(0, 0, 0), Color(255, 255, 255)
+    extreme = white if luminance(text) >= luminance(background) else black
+    if contrast(extreme, background) < MIN_CONTRAST:
+        extreme = black if extreme is white else white
+    low, high = 0.0, 1.0
+    for _ in range(12):
+        middle = (low + high) / 2
+        if contrast(text.blend(extreme, middle), background) >= MIN_CONTRAST:
+            high = middle
+        else:
+            low = middle
+    return text.blend(extreme, high)
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -44,6 +106,7 @@ class TaskTable(ScrollView, can_focus=True):
     TaskTable {
         height: 1fr;
         scrollbar-gutter: stable;
+        overflow-x: hidden;
         background: $surface;
     }
     TaskTable > .task-table--header {
@@ -62,17 +125,36 @@ class TaskTable(ScrollView, can_focus=True):
     TaskTable > .task-table--marked {
         background: $primary 20%;
     }
+    TaskTable:ansi > .task-table--marked {
+        /* An ANSI colour cannot be 20%: a full one looked like the cursor. The mark tells them. */
+        background: ansi_default;
+        text-style: bold;
+    }
     TaskTable > .task-table--empty {
         color: $text-muted;
         text-style: italic;
     }
+    TaskTable > .task-table--mark { color: $text-accent; text-style: bold; }
+    TaskTable > .task-table--muted { color: $text-muted; }
+    TaskTable > .task-table--primary { color: $text-primary; }
+    TaskTable > .task-table--secondary { color: $text-secondary; }
+    TaskTable > .task-table--accent { color: $text-accent; }
+    TaskTable > .task-table--success { color: $text-success; }
+    TaskTable > .task-table--warning { color: $text-warning; }
+    TaskTable > .task-table--error { color: $text-error; }
+    TaskTable > .task-table--trouble { color: $text-error; text-style: bold; }
     """
+    """Every colour is a theme's; whatever a theme or a user's CSS makes of them, each word is drawn at
+    least MIN_CONTRAST from its background (see `_style`). With NO_COLOR the table draws no colour of
+    its own: bold, reverse and the icons tell the states and the cursor apart."""
 
     COMPONENT_CLASSES = {
         "task-table--header",
         "task-table--cursor",
         "task-table--marked",
         "task-table--empty",
+        "task-table--mark",
+        *(f"task-table--{role}" for role in {*ROLES.values(), *SAVE_ROLES.values(), *CELL_ROLES.values()}),
     }
 
     BINDINGS = [
@@ -116,6 +198,11 @@ class TaskTable(ScrollView, can_focus=True):
         self._rows: list[TrackedTask] = []
         self._index: dict[str, int] = {}
         self._medians: dict[str, float] = {}
+        self._id_width = 0
+        """The longest id of the rows, in cells: the ID column grows to it when the width allows."""
+        self._label_width = 0
+        self._styles: dict[tuple[object, ...], Style] = {}
+        """The readable style of each kind of cell, per theme (see `_cell_style`)."""
         self.marked: set[str] = set()
         self.saved_cell: Callable[[TrackedTask], str] | None = None
         """The SAVED cell, from the app's saver ("queued", "42%", "partial 43%", "missing"…); None: what
@@ -142,7 +229,8 @@ class TaskTable(ScrollView, can_focus=True):
         if medians is not None:
             self._medians = medians
         self.marked &= self._index.keys()
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self._id_width, self._label_width = self._longest(rows)
+        self._set_virtual_size()
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
         else:
@@ -159,7 +247,17 @@ class TaskTable(ScrollView, can_focus=True):
                 self._rows[index] = record
                 changed = True
         if changed:
+            self._label_width = max(self._label_width, self._longest(records)[1])
             self.refresh()
+
+    @staticmethod
+    def _longest(rows: Sequence[TrackedTask]) -> tuple[int, int]:
+        """The longest id and the longest label of `rows`, in cells (a label's only as far as the LABEL
+        column could grow: a 10 MB label is not measured whole)."""
+        longest_id = max((cells(tracked.id) for tracked in rows), default=0)
+        most = MAX_LABEL_WIDTH + 1
+        longest_label = max((cells(tracked.label[:most]) for tracked in rows if tracked.label), default=0)
+        return longest_id, longest_label
 
     def select(self, task_id: str) -> bool:
         index = self._index.get(task_id)
@@ -223,63 +321,126 @@ class TaskTable(ScrollView, can_focus=True):
                 self.post_message(self.Activated(self.selected.id))
 
     def on_resize(self, event: Resize) -> None:
-        self.virtual_size = Size(event.size.width, len(self._rows) + 1)
+        self._set_virtual_size()
+
+    def _set_virtual_size(self) -> None:
+        # No wider than the view: the columns always fit the width, so there is nothing to scroll to
+        # sideways (a horizontal scrollbar took the last row).
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
 
     # ---- drawing ----------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        columns = layout(width - GUTTER)
+        columns = layout(width - GUTTER, self._id_width, self._label_width)
         if y == 0:
             return self._header(columns, width)
         if not self._rows:
             if y == 2:
-                style = self.get_component_rich_style("task-table--empty")
+                style = self._drawn(self.get_component_rich_style("task-table--empty"))
                 return Strip([Segment(set_cell_size("  " + self.empty_message, width), style)], width)
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._drawn(self.rich_style))
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._drawn(self.rich_style))
         return self._row(index, columns, width)
 
     def _header(self, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
-        style = self.get_component_rich_style("task-table--header")
+        style = self._drawn(self.get_component_rich_style("task-table--header"))
         text = " " * GUTTER + (" " * GAP).join(set_cell_size(column.title, size) for column, size in columns)
         return Strip([Segment(set_cell_size(text, width), style)], width)
 
     def _row(self, index: int, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
         tracked = self._rows[index]
         now = self._clock()
-        base = self.rich_style
-        if tracked.id in self.marked:
-            base += self.get_component_rich_style("task-table--marked")
-        if index == self.cursor:
-            base += self.get_component_rich_style("task-table--cursor")
         marked = tracked.id in self.marked
-        segments = [Segment(f"{MARK} " if marked else " " * GUTTER, base + Style(color="cyan", bold=True))]
+        cursor = index == self.cursor
+        base = self.rich_style
+        if self.app.no_color:
+            # No colour to tell the cursor by: reverse video (underlined while another widget has the
+            # focus), and the mark alone for a marked row.
+            if cursor:
+                base += Style(reverse=True, bold=True) if self.has_focus else Style(underline=True)
+        else:
+            if marked:
+                base += self.get_component_rich_style("task-table--marked")
+            if cursor:
+                base += self.get_component_rich_style("task-table--cursor")
+        # Under the focused cursor the whole row is in the cursor's colours (the icons still tell the
+        # states apart): a failed row's red on a blue cursor was unreadable.
+        uniform = cursor and self.has_focus
+        between = self._cell_style(base, None, uniform)
+        segments = [Segment(f"{MARK} " if marked else " " * GUTTER, self._cell_style(base, "mark", uniform))]
         for position, (column, size) in enumerate(columns):
             if position:
-                segments.append(Segment(" " * GAP, base))
+                segments.append(Segment(" " * GAP, between))
             if column.key == "saved" and self.saved_cell is not None:
                 words = self.saved_cell(tracked)
             else:
                 words = cell_text(column.key, tracked, now, self._medians)
-            style = self._cell_style(column.key, tracked)
-            if column.key == "saved":
-                style = SAVE_STYLES.get(words.partition(" ")[0], style)
-            segments.append(Segment(fit(words, size), base + style))
+            role, bold = self._role(column.key, tracked, words)
+            text = fit_middle(words, size) if column.key == "id" else fit(words, size)
+            segments.append(Segment(text, self._cell_style(base, role, uniform, bold)))
         used = GUTTER + sum(size for _, size in columns) + GAP * (len(columns) - 1)
         if used < width:
-            segments.append(Segment(" " * (width - used), base))
+            segments.append(Segment(" " * (width - used), between))
         return Strip(segments, max(used, width)).crop(0, width)
 
     @staticmethod
-    def _cell_style(key: str, tracked: TrackedTask) -> Style:
+    def _role(key: str, tracked: TrackedTask, words: str) -> tuple[str | None, bool]:
+        """The colour role of a cell (a component class's suffix, or None for the row's text colour), and
+        whether it is bold."""
         if key == "status":
             state = state_of(tracked)
-            return Style(color=palette.color(state), bold=state in palette.ALARMING)
-        if key == "error":
-            return Style(color="red")
-        if key in ("checked", "age", "model"):
-            return Style(dim=True)
-        return Style()
+            return ROLES.get(palette.color(state), "secondary"), state in palette.ALARMING
+        if key == "saved":
+            return SAVE_ROLES.get(words.partition(" ")[0]), False
+        return CELL_ROLES.get(key), False
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # a user's CSS or the theme changed the colours
+
+    def _cell_style(self, base: Style, role: str | None, uniform: bool, bold: bool = False) -> Style:
+        """A cell's style on a row of style `base`: its role's colour (none under the focused cursor, nor
+        with NO_COLOR, where only its boldness stays), at a readable contrast."""
+        key = (self.app.theme, base, role, uniform, bold)
+        style = self._styles.get(key)
+        if style is None:
+            style = base
+            if role is not None:
+                component = self.get_component_rich_style(f"task-table--{role}")
+                if not (uniform or self.app.no_color):
+                    style += Style(color=component.color)
+                bold = bold or bool(component.bold)
+            if bold:
+                style += Style(bold=True)
+            style = self._styles[key] = self._drawn(style)
+        return style
+
+    def _drawn(self, style: Style) -> Style:
+        """`style` with its text colour moved, where it must be, to keep MIN_CONTRAST with its background,
+        as the terminal will show them: ANSI colours through the app's terminal theme, greys with NO_COLOR
+        (Textual's monochrome filter). With NO_COLOR on an ANSI theme, no colour at all: that filter
+        turns ANSI colours black, and the terminal's own default colours are readable."""
+        theme = self.app.ansi_theme
+        background = style.bgcolor or RichColor.default()
+        text = style.color or RichColor.default()
+        if self.app.no_color and (background.is_system_defined or text.is_system_defined):
+            return style.without_color
+        back = Color.from_rich_color(background, theme, foreground=False, ansi=False)
+        fore = Color.from_rich_color(text, theme, foreground=True, ansi=False)
+        if self.app.no_color:
+            back, fore = back.monochrome, fore.monochrome
+        if contrast(fore, back) >= MIN_CONTRAST:
+            return style
+        if text.is_system_defined and not self.app.no_color:
+            # An ANSI theme: keep to the terminal's palette where one of its colours is readable.
+            candidates = [
+                (contrast(Color.from_rich_color(option, theme, ansi=False), back), option)
+                for option in (RichColor.default(), *map(RichColor.parse, ("black", "bright_white", "white")))
+            ]
+            best_ratio, best = max(candidates, key=lambda candidate: candidate[0])
+            if best_ratio >= MIN_CONTRAST:
+                return style + Style(color=best)
+        return style + Style(color=readable(fore, back).rich_color)
