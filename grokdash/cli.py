@@ -557,7 +557,7 @@ class _WatchSaves:
                         await saver.drain()
                     return report
                 except asyncio.CancelledError:  # Ctrl-C: the partial files stay for a resume
-                    self.saving_when_stopped = saver.busy
+                    self.saving_when_stopped = saver.running
                     raise
 
     async def _keep_looking(self, saver: Saver) -> None:

@@ -80,6 +80,12 @@ WRITEBACK_BYTES = 8 * 1024 * 1024
 """Bytes written between asking the kernel to start writing them to disk (posix_fadvise, Linux), so the
 one fsync at the end has little left to wait for (about 0.1 s less for 200 MB)."""
 HAVE_FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
+MAX_VIDEO_BYTES = 4 * 2**30
+"""The most a video may be: a body without end (or a Content-Length beyond it) is refused, not written
+until the disk is full. A generated video of this API is tens of megabytes."""
+MIN_SPEED = (64 * 1024, 60.0)
+"""(bytes, seconds): a transfer that receives fewer bytes than this in that long is stopped (its part
+kept, resumed later), like curl's --speed-limit."""
 PART_SUFFIX = ".part"
 VALIDATOR_SUFFIX = ".etag"
 
@@ -282,19 +288,56 @@ def _finish(fd: int, part: Path, final: Path, validator: Path) -> None:
     fsync_directory(final.parent)
 
 
+MAX_VALIDATOR_BYTES = 400
+
+
+def _read_small(path: Path) -> str | None:
+    """The text of a small regular file of grokdash's, or None: never follows a symlink, never waits on a
+    FIFO (a user or another program may have put anything at that name)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, MAX_VALIDATOR_BYTES).decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_small(path: Path, text: str) -> None:
+    """Replace a small file of grokdash's without following a symlink or opening a FIFO put there."""
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)  # a link or a FIFO at our own name: removed, never written through
+    flags = (
+        os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    )
+    fd = os.open(path, flags, 0o644)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
 def part_progress(part: Path) -> tuple[int, int | None] | None:
     """(bytes kept, whole size or None) of a partial file left by an interrupted save; None when there is
     none. The whole size is what the first answer said, kept in the validator file's second line."""
     try:
-        done = part.stat().st_size
+        info = os.lstat(part)
     except OSError:
         return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
     total = None
-    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
-        lines = (Path(str(part) + VALIDATOR_SUFFIX).read_text(encoding="ascii")[:400]).splitlines()
-        if len(lines) > 1 and lines[1].strip().isdigit():
-            total = int(lines[1])
-    return done, total
+    lines = (_read_small(Path(str(part) + VALIDATOR_SUFFIX)) or "").splitlines()
+    if len(lines) > 1 and lines[1].strip().isdigit():
+        total = int(lines[1])
+    return info.st_size, total
 
 
 def _disk_sentence(exc: OSError, what: str, part: Path, done: int) -> str:
@@ -336,6 +379,9 @@ class _Attempt:
     final_stem: str
     url_extension: str
     progress: Callable[[int, int | None], None]
+    before_final: Callable[[Path, int], None] | None = None
+    """Called in the worker thread with the final path and size once the bytes are whole and flushed,
+    before the file takes its final name (the sidecar, grokdash's mark on the file, goes first)."""
     fd: int = -1
     done: int = 0
     written_back: int = 0
@@ -351,6 +397,14 @@ class _Body:
 
 _WHOLE = "whole"
 """_check's word for: the part on disk is already the whole file (a 416 that says so)."""
+
+
+class _TooSlow(Exception):
+    """Raised in a transfer's worker thread: fewer bytes came in the speed window than the minimum."""
+
+    def __init__(self, got: int, seconds: float) -> None:
+        self.got = got
+        self.seconds = seconds
 
 
 class _Stopped(Exception):
@@ -477,10 +531,14 @@ class Downloader:
         timeouts: Timeouts | None = None,
         transport: httpx.BaseTransport | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        max_connections: int = 4,
+        max_connections: int = 8,  # max_downloads goes up to 8: the Saver's gate is what limits
+        max_bytes: int = MAX_VIDEO_BYTES,
+        min_speed: tuple[int, float] = MIN_SPEED,
     ) -> None:
         self._timeouts = timeouts or Timeouts()
         self._chunk_size = max(1, chunk_size)
+        self._max_bytes = max_bytes
+        self._min_speed = min_speed
         self._client = httpx.Client(
             transport=transport,
             headers={
@@ -532,6 +590,7 @@ class Downloader:
         with_label: bool = False,
         stem: str | None = None,
         on_progress: Progress | None = None,
+        before_final: Callable[[Path, int], None] | None = None,
     ) -> Path:
         """Save the video at `url` for `task_id` in `folder`; return its path.
 
@@ -566,6 +625,7 @@ class Downloader:
                 final_stem=final.stem,
                 url_extension=url_extension,
                 progress=progress,
+                before_final=before_final,
             )
             task = asyncio.create_task(self._transfer(attempt), name=f"download {final.name}")
             entry = self._inflight[key] = _InFlight(task, listeners)
@@ -666,10 +726,7 @@ class Downloader:
             a.validator.unlink()
 
     def _read_validator(self, a: _Attempt) -> str | None:
-        try:
-            lines = a.validator.read_text(encoding="ascii")[:400].splitlines()
-        except (OSError, UnicodeDecodeError):
-            return None
+        lines = (_read_small(a.validator) or "").splitlines()
         text = lines[0].strip() if lines else ""
         return text if text and text.isprintable() and len(text) < 200 else None
 
@@ -681,10 +738,8 @@ class Downloader:
         if value and (not value.isprintable() or len(value) >= 200):
             value = None
         with contextlib.suppress(OSError, UnicodeEncodeError):
-            if value or total is not None:
-                a.validator.write_text(f"{value or ''}\n{'' if total is None else total}\n", encoding="ascii")
-            else:
-                a.validator.unlink(missing_ok=True)
+            # Written even when empty: it also marks the .part as grokdash's own.
+            _write_small(a.validator, f"{value or ''}\n{'' if total is None else total}\n")
 
     def _range_headers(self, a: _Attempt) -> dict[str, str]:
         headers = {}
@@ -745,8 +800,16 @@ class Downloader:
         os.lseek(a.fd, a.done, os.SEEK_SET)
         if a.done == 0:
             self._save_validator(a, response, total)
-        sniff = a.done == 0 and _media_type(response.headers.get("Content-Type")) not in VIDEO_TYPES
+        # The first bytes are checked whatever the type says: an error page sent as video/mp4 is no video.
+        sniff = a.done == 0
         return _Body(total, sniff)
+
+    def _too_big(self, a: _Attempt, what: str) -> str:
+        with contextlib.suppress(OSError):
+            self._restart(a)  # what came is no video of this API: it must not stay on the disk
+        limit = self._max_bytes
+        size = f"{limit / 2**30:g} GiB" if limit >= 2**30 else f"{limit / 2**20:g} MiB"
+        return f"the video server sent more than {size} for {what}, which is no video of this API: not saved"
 
     def _check_end(self, a: _Attempt, total: int | None, what: str) -> None:
         if total is not None and a.done != total:
@@ -809,14 +872,37 @@ class Downloader:
             link.settle()
             return self._complete(a, a.url_extension)
         assert isinstance(body, _Body)
+        if body.total is not None and body.total > self._max_bytes:
+            raise DownloadError(self._too_big(a, what))
         pieces = _Pieces(self._chunk_size, body.sniff, what)
         a.written_back = a.done
         link.report(a.done, body.total)
+        least, window = self._min_speed
+        window_start, window_bytes = time.monotonic(), 0
         try:
             for chunk in body_chunks(response, self._timeouts.read):
                 link.check()
+                # A host that trickles (a byte every few seconds beats any read timeout) would hold a
+                # save slot for ever, and the other videos' URLs age meanwhile: stopped, resumed later.
+                window_bytes += len(chunk)
+                now = time.monotonic()
+                if now - window_start >= window:
+                    if window_bytes < least:
+                        raise _TooSlow(window_bytes, now - window_start)
+                    window_start, window_bytes = now, 0
                 for batch in pieces.feed(chunk):
                     self._write(a, batch, body.total, link)
+                    if a.done > self._max_bytes:  # a body without end must not fill the disk
+                        raise DownloadError(self._too_big(a, what))
+        except _TooSlow as slow:
+            kept = pieces.received()
+            _write_all(a.fd, kept)
+            a.done += sum(len(piece) for piece in kept)
+            raise DownloadError(
+                self._network_sentence(
+                    a, what, f"the video server sent only {slow.got:,} bytes in {slow.seconds:.0f} s"
+                )
+            ) from None
         except (httpx.HTTPError, _Stopped):
             # What arrived before the break is kept for the resume (once it is known to be a video).
             kept = pieces.received()
@@ -842,6 +928,8 @@ class Downloader:
 
     def _complete(self, a: _Attempt, extension: str) -> Path:
         final = a.folder / (a.final_stem + extension)
+        if a.before_final is not None:
+            a.before_final(final, os.fstat(a.fd).st_size)
         _finish(a.fd, a.part, final, a.validator)
         return final
 
@@ -870,8 +958,8 @@ def saved_file(tracked: TrackedTask) -> Path | None:
         info = os.stat(tracked.local_file, follow_symlinks=False)
     except (OSError, ValueError):
         return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
+    if not stat.S_ISREG(info.st_mode) or Path(tracked.local_file).suffix.lower() not in VIDEO_SUFFIXES:
+        return None  # grokdash saves regular files named like videos only: an imported /etc/passwd is not
     if tracked.saved_size is not None and info.st_size != tracked.saved_size:
         return None  # replaced by another file since: not the video
     return Path(tracked.local_file)
@@ -891,10 +979,27 @@ def _is_ours(tracked: TrackedTask, path: Path) -> bool:
     return sidecar_names(sidecar_path(path), tracked.id, size=info.st_size)
 
 
-def _choose_stem(tracked: TrackedTask, folder: Path, base: str) -> tuple[str, Path | None]:
+def _foreign_part(part: Path) -> bool:
+    """Whether something at this `.part` name is not a partial file grokdash left: a symlink, a FIFO, a
+    folder, a file with another name too (a hard link), or bytes without the validator file grokdash
+    writes at a transfer's first answer. Resuming it would take a user's bytes for the video's start,
+    or write into the user's file."""
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        return True
+    validator = Path(str(part) + VALIDATOR_SUFFIX)
+    return info.st_size > 0 and _read_small(validator) is None
+
+
+def _choose_stem(tracked: TrackedTask, folder: Path, base: str, extension: str) -> tuple[str, Path | None]:
     """The name (without extension) to save under, and the file already there when it is this task's
-    video (a save whose record was lost). A name is free when no video file of any extension and no
-    JSON file other than this task's sidecar has it."""
+    video (a save whose record was lost). A name is free when no video file of any extension, no JSON
+    file other than this task's sidecar and no `.part` other than grokdash's has it."""
     for number in range(FREE_NAMES_TRIED):
         stem = base if number == 0 else f"{base} ({number})"
         present = [folder / (stem + suffix) for suffix in VIDEO_SUFFIXES]
@@ -902,12 +1007,22 @@ def _choose_stem(tracked: TrackedTask, folder: Path, base: str) -> tuple[str, Pa
         for path in present:
             if _is_ours(tracked, path):
                 return stem, path
-        if not present and not is_foreign(folder / (stem + ".json"), tracked.id):
+        if present or is_foreign(folder / (stem + ".json"), tracked.id):
+            continue
+        if not _foreign_part(folder / (stem + extension + PART_SUFFIX)):
             return stem, None
     raise DownloadError(
         f"{FREE_NAMES_TRIED} files in {folder} already have the names the video of "
         f"{safe_snippet(tracked.id, 40)} would take; it was not saved"
     )
+
+
+def _drop_own_sidecar(folder: Path, stem: str, task_id: str) -> None:
+    """The sidecar written for a name that turned out taken: it must not mark the user's file as ours."""
+    json_path = folder / (stem + ".json")
+    if sidecar_names(json_path, task_id):
+        with contextlib.suppress(OSError):
+            json_path.unlink()
 
 
 class _VideoLock:
@@ -1011,9 +1126,29 @@ async def _save_locked(
         status = f"it is {task.status}" if task is not None else "it has not been checked yet"
         raise DownloadError(f"task {name} has no video yet ({status})")
 
+    def mark(final: Path, size: int) -> None:
+        """The sidecar, before the video takes its name: it marks the file as grokdash's, should the
+        record be lost (a crash right after the rename, a database restored from a backup)."""
+        json_path = sidecar_path(final)
+        if is_foreign(json_path, task_id):  # a file of the user's appeared there meanwhile
+            log.warning("not writing the sidecar of %s: %s is not grokdash's", task_id, json_path)
+            return
+        try:
+            write_sidecar(final, build_sidecar(store.get(task_id) or tracked, final, size))
+        except OSError as exc:
+            log.warning("could not write the sidecar of %s: %s", task_id, exc)
+
     try:
         path = await _fetch_with_fresh_url(
-            downloader, client, store, tracked, folder, with_label, on_progress, clock
+            downloader,
+            client,
+            store,
+            tracked,
+            folder,
+            with_label,
+            on_progress,
+            clock,
+            mark if sidecar else None,
         )
         size = (await asyncio.to_thread(os.stat, path)).st_size
     except DownloadError as error:
@@ -1022,14 +1157,6 @@ async def _save_locked(
         record = {task_id: lambda old, failure=error: old.with_download_error(failure, now)}
         await asyncio.to_thread(store.update, record)
         raise
-    if sidecar:
-        # Before the record: the sidecar is also the mark that this file is grokdash's, should the
-        # record be lost (a crash now, a database restored from a backup).
-        latest = store.get(task_id) or tracked
-        try:
-            await asyncio.to_thread(write_sidecar, path, build_sidecar(latest, path, size))
-        except OSError as exc:
-            log.warning("could not write the sidecar of %s: %s", task_id, exc)
     await asyncio.to_thread(store.update, {task_id: lambda old: old.with_local_file(str(path), size)})
     return path
 
@@ -1043,6 +1170,7 @@ async def _fetch_with_fresh_url(
     with_label: bool,
     on_progress: Progress | None,
     clock: Callable[[], float],
+    before_final: Callable[[Path, int], None] | None = None,
 ) -> Path:
     """Download the video; when its URL has expired, ask the API once for a fresh one and try again."""
     task_id, name = tracked.id, safe_snippet(tracked.id, 40)
@@ -1051,33 +1179,44 @@ async def _fetch_with_fresh_url(
     folder = Path(os.path.abspath(folder))  # the recorded path must hold from any folder
 
     async def attempt(url: str) -> Path:
-        base = Path(
-            safe_filename(task_id, tracked.label, extension_for(None, url), with_label=with_label)
-        ).stem
+        extension = extension_for(None, url)
+        base = Path(safe_filename(task_id, tracked.label, extension, with_label=with_label)).stem
         for _ in range(2):  # a file may appear at the chosen name meanwhile: then choose again
-            stem, ours = await asyncio.to_thread(_choose_stem, tracked, folder, base)
+            stem, ours = await asyncio.to_thread(_choose_stem, tracked, folder, base, extension)
             if ours is not None:
                 return ours
             try:
-                return await downloader.download(task_id, url, folder, stem=stem, on_progress=on_progress)
+                return await downloader.download(
+                    task_id, url, folder, stem=stem, on_progress=on_progress, before_final=before_final
+                )
             except NameTakenError:
+                _drop_own_sidecar(folder, stem, task_id)
                 continue
         raise DownloadError(f"files keep appearing where the video of {name} would be saved; try again")
 
     try:
         return await attempt(tracked.task.video_url)
-    except UrlExpiredError:
+    except UrlExpiredError as refused:
         try:
             fresh = await client.get_task(task_id)
         except ApiError as exc:
-            raise UrlExpiredError(
-                f"the video URL of {name} has expired and asking the API for a new one failed: {exc.message}"
+            # Not known to be gone for good: the API could not be asked. Tried again later.
+            raise DownloadError(
+                f"the video URL of {name} was refused and asking the API for a new one failed "
+                f"({exc.message}); trying again later"
             ) from None
         now = clock()
         await asyncio.to_thread(store.update, {task_id: lambda old: old.with_answer(fresh, now)})
         if not fresh.video_url:
             raise UrlExpiredError(
                 f"the video URL of {name} has expired and the API gave no new one (it is {fresh.status})"
+            ) from None
+        if fresh.video_url == tracked.task.video_url:
+            # The API still hands out this URL: the video host is lagging (a CDN a moment after the
+            # task completed), not expired. A failure, tried again later, never given up for it.
+            raise DownloadError(
+                f"{refused.message.removesuffix(': it has expired')}, though the API still gives it "
+                "(the video may not be ready on its host yet); trying again later"
             ) from None
         try:
             return await attempt(fresh.video_url)

@@ -24,7 +24,7 @@ from grokdash.api import GrokClient
 from grokdash.config import Settings, state_dir
 from grokdash.downloads import Downloader, SaveBusyError, UrlExpiredError, save_task
 from grokdash.errors import GrokdashError
-from grokdash.savestate import OWED, SAVED, OnDisk, is_owed, look_on_disk, save_state
+from grokdash.savestate import OWED, RETRY_FAILED_AFTER, SAVED, OnDisk, is_owed, look_on_disk, save_state
 from grokdash.sidecar import sidecar_path
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
@@ -114,6 +114,9 @@ class Saver:
         """Monotonic time before which this process does not try a video again by itself."""
         self._given_up: set[str] = set()
         self._reporter = OnSavedReporter()
+        # A command (it gives up after some attempts) is a fresh run: a failure another run left is
+        # tried again now; the dashboard leaves it a minute, so two open ones do not take turns at it.
+        self._failed_after = 0.0 if settings.give_up_after is not None else RETRY_FAILED_AFTER
         self._ends: dict[str, int] = {}
         """Saves ended, by task id (a look that overlapped one leaves that video alone)."""
         self._ended = asyncio.Event()
@@ -189,7 +192,7 @@ class Saver:
                 "saved",
                 "expired",
             )
-            if retrying_own or is_owed(tracked, disk, now):
+            if retrying_own or is_owed(tracked, disk, now, failed_after=self._failed_after):
                 self._start(tracked.id)
                 started.append(tracked.id)
         if started:

@@ -83,14 +83,17 @@ def save_state(tracked: TrackedTask, disk: OnDisk | None) -> str | None:
     return OWED
 
 
-def is_owed(tracked: TrackedTask, disk: OnDisk | None, now: float) -> bool:
-    """Whether a saver should take this task's video now, by itself (a key or a command may force it)."""
+def is_owed(
+    tracked: TrackedTask, disk: OnDisk | None, now: float, *, failed_after: float = RETRY_FAILED_AFTER
+) -> bool:
+    """Whether a saver should take this task's video now, by itself (a key or a command may force it).
+    A failed save is taken again once `failed_after` seconds have passed since it failed."""
     state = save_state(tracked, disk)
     if state in (OWED, PARTIAL, MISSING):
         return True
     if state == FAILED:
         assert tracked.download_error is not None
-        return now - tracked.download_error.at >= RETRY_FAILED_AFTER
+        return now - tracked.download_error.at >= failed_after
     return False
 
 

@@ -49,14 +49,14 @@ def strip_url(url: str) -> str:
 
 
 def _scrubbed(value: Any) -> Any:
-    """`value` with every text `video_url`, at any depth, stripped by `strip_url`."""
+    """`value` with every web address in it, at any depth, stripped by `strip_url`: the video URL and
+    the request's reference images alike may be signed (`?X-Amz-Signature=…`)."""
     if isinstance(value, dict):
-        return {
-            key: strip_url(item) if key == "video_url" and isinstance(item, str) else _scrubbed(item)
-            for key, item in value.items()
-        }
+        return {key: _scrubbed(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_scrubbed(item) for item in value]
+    if isinstance(value, str) and value[:8].lower().startswith(("http://", "https://")):
+        return strip_url(value)
     return value
 
 

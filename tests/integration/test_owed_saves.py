@@ -285,3 +285,90 @@ async def test_a_look_that_overlaps_a_save_neither_undoes_it_nor_starts_it_again
         engine._look_on_disk = real
         assert await engine.look() == []
     assert len(media(sim)) == 1
+
+
+async def test_the_sidecar_is_written_before_the_video_takes_its_name(
+    sim, client, store, clock, dl, folder, locks, monkeypatch
+):
+    """Killed right after the rename, a later run finds the sidecar beside the video and takes the file
+    as its own: no second copy (`vid (1).mp4`) of grokdash's own video."""
+    from grokdash import downloads
+
+    await complete(client, store, clock, "vid-11")
+    seen_at_rename = []
+    real_finish = downloads._finish
+
+    def finish(fd, part, final, validator):
+        seen_at_rename.append(sorted(p.name for p in final.parent.iterdir()))
+        real_finish(fd, part, final, validator)
+
+    monkeypatch.setattr(downloads, "_finish", finish)
+    path = await save_task(dl, client, store, "vid-11", folder, lock_dir=locks, sidecar=True)
+    assert "vid-11.json" in seen_at_rename[0] and "vid-11.mp4" not in seen_at_rename[0]
+    store.update({"vid-11": lambda old: old.with_local_file(None)})  # the record never written
+    assert await save_task(dl, client, store, "vid-11", folder, lock_dir=locks, sidecar=True) == path
+    assert len(media(sim)) == 1
+
+
+@pytest.mark.parametrize("kind", ["text", "symlink", "hardlink", "fifo"])
+async def test_something_else_at_the_part_name_is_left_alone_and_the_video_saved_beside_it(
+    sim, client, store, clock, dl, folder, locks, tmp_path, kind
+):
+    await complete(client, store, clock, "vid-12")
+    folder.mkdir(parents=True)
+    part = folder / "vid-12.mp4.part"
+    mine = tmp_path / "mine.txt"
+    mine.write_text("this is my own file, not a video")
+    if kind == "text":
+        part.write_text("this is my own file, not a video")
+    elif kind == "symlink":
+        part.symlink_to(mine)
+    elif kind == "hardlink":
+        os.link(mine, part)
+    else:
+        os.mkfifo(part)
+    path = await save_task(dl, client, store, "vid-12", folder, lock_dir=locks)
+    assert path == folder / "vid-12 (1).mp4" and path.read_bytes() == VIDEO
+    assert mine.read_text() == "this is my own file, not a video"
+    assert os.path.lexists(part)  # untouched, not deleted as an "empty part"
+
+
+async def test_a_signed_reference_image_url_leaves_its_token_out_of_the_sidecar(
+    sim, client, store, clock, dl, folder, locks
+):
+    image = "https://bucket.example/ref.png?X-Amz-Signature=SIGSECRET123&X-Amz-Expires=600"
+    request = {"model": "grok_video3", "prompt": "a fox", "image_urls": [image]}
+    await complete(client, store, clock, "vid-13", request=request)
+    path = await save_task(dl, client, store, "vid-13", folder, lock_dir=locks, sidecar=True)
+    text = (folder / "vid-13.json").read_text()
+    assert "SIGSECRET123" not in text and "https://bucket.example/ref.png" in text
+    assert path.exists()
+
+
+async def test_an_imported_record_naming_a_file_that_is_no_video_is_not_taken_as_saved(
+    sim, client, store, clock, dl, folder, locks, tmp_path
+):
+    await complete(client, store, clock, "vid-14")
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0\n")
+    store.update({"vid-14": lambda old: old.with_local_file(str(other), other.stat().st_size)})
+    tracked = store.get("vid-14")
+    assert save_state(tracked, look_on_disk(tracked, folder, with_label=False)) == MISSING
+    path = await save_task(dl, client, store, "vid-14", folder, lock_dir=locks)
+    assert path.read_bytes() == VIDEO and other.read_text() == "root:x:0:0\n"
+
+
+async def test_a_command_takes_a_failure_another_run_left_a_moment_ago(
+    sim, client, store, clock, dl, folder, locks
+):
+    from grokdash.downloads import DownloadError
+
+    await complete(client, store, clock, "vid-15")
+    failure = DownloadError("the connection broke while saving the video of 'vid-15'")
+    store.update({"vid-15": lambda old: old.with_download_error(failure, clock())})
+    dashboard_like = saver(store, client, dl, folder, locks, clock)
+    assert await dashboard_like.look() == []  # a dashboard leaves it a minute
+    command = saver(store, client, dl, folder, locks, clock, give_up_after=3)
+    async with command:
+        await command.drain()
+    assert store.get("vid-15").local_file

@@ -6,9 +6,11 @@ Content-Length body read straight off the socket and a chunked or compressed one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gzip
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from grokdash.sim.media import sample_video
 pytestmark = pytest.mark.anyio
 
 VIDEO = sample_video()
+SNIFF = 64  # bytes the transfer reads before it knows the answer is a video
 GUARD = 5  # seconds; only reached when a transfer fails to stop or to start
 SHORT = Timeouts(connect=5, read=5)
 
@@ -616,3 +619,118 @@ async def test_every_caller_of_a_shared_transfer_sees_progress(tmp_path, host):
         await asyncio.gather(first, second)
     assert first_seen == second_seen
     assert first_seen[-1] == len(VIDEO)
+
+
+# ---- what a hostile tester found (issue 12) ----------------------------------------------------------
+
+
+async def test_an_error_page_sent_as_video_mp4_is_refused_not_saved(tmp_path, host):
+    page = b"<html><body>Access denied</body></html>" + b" " * 100
+    server = host(lambda seen: Reply(200, page, {"Content-Type": "video/mp4"}))
+    async with downloader() as dl:
+        with pytest.raises(DownloadError, match="answered with a web page, not a video"):
+            await dl.download("abc", server.url, tmp_path)
+    assert files(tmp_path) == []
+
+
+async def test_a_body_without_end_is_stopped_at_the_size_cap_and_not_kept(tmp_path, host):
+    endless = VIDEO + b"\x00" * (3 * 1024 * 1024)
+    server = host(lambda seen: Reply(200, endless, {"Content-Type": "video/mp4"}, chunked=True))
+    async with Downloader(timeouts=SHORT, chunk_size=64 * 1024, max_bytes=1024 * 1024) as dl:
+        with pytest.raises(DownloadError, match="sent more than 1 MiB for the video of 'abc'"):
+            await dl.download("abc", server.url, tmp_path)
+    assert files(tmp_path) == []  # nothing left to fill the disk
+
+
+async def test_a_length_over_the_cap_is_refused_before_any_byte_is_written(tmp_path, host):
+    server = host(whole)
+    async with Downloader(timeouts=SHORT, max_bytes=1000) as dl:
+        with pytest.raises(DownloadError, match="sent more than"):
+            await dl.download("abc", server.url, tmp_path)
+    assert files(tmp_path) == []
+
+
+async def test_a_trickling_host_is_stopped_and_what_came_is_kept(tmp_path):
+    """One byte every 20 ms beats any read timeout; the speed floor stops it and keeps the part."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {len(VIDEO)}\r\n\r\n"
+        with contextlib.suppress(OSError):
+            connection.sendall(head.encode() + VIDEO[:SNIFF])
+            for byte in VIDEO[SNIFF:]:
+                if done.wait(0.02):
+                    break
+                connection.sendall(bytes([byte]))
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        async with Downloader(timeouts=SHORT, chunk_size=1, min_speed=(10_000, 0.3)) as dl:
+            with pytest.raises(DownloadError, match=r"sent only [\d,]+ bytes in 0 s while saving"):
+                await dl.download("abc", f"http://127.0.0.1:{port}/v.mp4", tmp_path)
+    finally:
+        done.set()
+        listener.close()
+    assert (tmp_path / "abc.mp4.part").stat().st_size >= SNIFF  # kept for a resume
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+async def test_a_fifo_at_the_validator_name_neither_hangs_nor_is_opened(tmp_path, host):
+    server = host(whole)
+    (tmp_path / "abc.mp4.part").write_bytes(VIDEO[:1000])
+    os.mkfifo(tmp_path / "abc.mp4.part.etag")
+    assert downloads.part_progress(tmp_path / "abc.mp4.part") == (1000, None)  # no hang
+    async with downloader() as dl:
+        path = await asyncio.wait_for(dl.download("abc", server.url, tmp_path), GUARD)
+    assert path.read_bytes() == VIDEO
+
+
+async def test_a_symlink_at_the_validator_name_is_never_written_through(tmp_path, host):
+    server = host(lambda seen: Reply(200, VIDEO, {"Content-Type": "video/mp4", "ETag": '"v9"'}))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("MY NOTES")
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    (folder / "abc.mp4.part.etag").symlink_to(notes)
+    async with downloader() as dl:
+        await dl.download("abc", server.url, folder)
+    assert notes.read_text() == "MY NOTES"
+
+
+class SameUrlClient:
+    """The API: the task is completed, and every answer gives the same video URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.asked = 0
+
+    async def get_task(self, task_id: str):
+        from grokdash.models import Task
+
+        self.asked += 1
+        return Task(id=task_id, status="completed", video_url=self.url)
+
+
+async def test_a_url_the_host_refuses_while_the_api_still_gives_it_is_failed_not_expired(tmp_path, host):
+    """A CDN a moment behind the API answers 404 for a few seconds: that video must be tried again
+    later, never given up as expired."""
+    from grokdash.savestate import FAILED, save_state
+    from grokdash.store import TaskStore
+
+    server = host(lambda seen: Reply(404, b"not yet", {"Content-Type": "text/plain"}))
+    client = SameUrlClient(server.url)
+    store = TaskStore(tmp_path / "tasks.json")
+    store.add(["late-1"])
+    answer = await client.get_task("late-1")
+    store.update({"late-1": lambda old: old.with_answer(answer, 1.0)})
+    async with downloader() as dl:
+        with pytest.raises(DownloadError) as caught:
+            await downloads.save_task(dl, client, store, "late-1", tmp_path / "dl")
+    assert not isinstance(caught.value, UrlExpiredError)
+    assert "though the API still gives it" in caught.value.message
+    assert save_state(store.get("late-1"), None) == FAILED
