@@ -722,6 +722,8 @@ def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | Non
         raise UsageError("give task ids or --all, not both and not neither")
     # Absolute: the saved file is remembered by its path, which must hold from any folder.
     folder = Path(to).expanduser().absolute() if to else settings.download_dir
+    if to and os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"--to {folder} is not a folder (it was left untouched): nothing was saved")
     store = _open_store(settings)
     refused: list[QueryResult] = []
     if all_:

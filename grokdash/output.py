@@ -145,9 +145,20 @@ def tracked_row(tracked: TrackedTask, now: float, disk: OnDisk | None = None) ->
         status,
         tracked.model or "-",
         format_seconds(now - created),
-        tracked.label or "",
+        _cut(tracked.label or "", LABEL_CELLS),
         outcome,
     ], color
+
+
+LABEL_CELLS = 40
+"""The LABEL column of `ls` at most: a label of thousands of characters must not push RESULT off every
+screen (`ls --json` and `export` keep it whole)."""
+
+
+def _cut(text: str, cells: int) -> str:
+    from rich.cells import cell_len, set_cell_size
+
+    return text if cell_len(text) <= cells else set_cell_size(text, cells - 1) + "…"
 
 
 def render_table(header: Sequence[str], rows: Sequence[tuple[list[str], str]], *, color: bool) -> str:

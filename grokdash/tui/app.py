@@ -370,6 +370,10 @@ class GrokdashApp(App[None]):
         self._counts_cache = (version, counts[0], counts[1])
         self._not_on_disk = counts[2]
         self._shown_version = version
+        if not rows and sum(counts[0].values()):  # tasks tracked, none shown: the view hides them
+            self.table.empty_message = "No task matches what the view shows (escape clears the filter)."
+        elif self.table.empty_message != TaskTable.EMPTY_MESSAGE and self.ready:
+            self.table.empty_message = TaskTable.EMPTY_MESSAGE
         self.table.set_rows(rows, medians)
         self.update_summary()
         self.refresh_footer()
@@ -454,7 +458,7 @@ class GrokdashApp(App[None]):
             queued = len(saver.queued)
             if saver.running:
                 parts.append(f"saving {saver.running}" + (f", {queued} queued" if queued else ""))
-            else:
+            elif queued:  # (a save that just ended is neither: nothing to say)
                 parts.append(f"{queued} queued to save")
         if not_saved := len(self._not_on_disk - busy):
             parts.append(f"{not_saved} not on disk")
@@ -939,10 +943,22 @@ class GrokdashApp(App[None]):
         if isinstance(self.screen, ConfirmScreen):
             return  # asked already
         auto = self.settings.auto_download
+        assert self.saver is not None
+        running, waiting = self.saver.running, busy - self.saver.running
+        said = []
+        if running:
+            said.append("1 video is saving" if running == 1 else f"{running} videos are saving")
+        if waiting and running:  # queued ones are not "saving": the number must mean what it says
+            said.append("1 more is waiting" if waiting == 1 else f"{waiting} more are waiting")
+        elif waiting:
+            said.append(
+                "1 video is waiting to save" if waiting == 1 else f"{waiting} videos are waiting to save"
+            )
+        what = " and ".join(said)
         if busy == 1:
-            what, resume = "1 video is saving", "it resumes" if auto else "s resumes it"
+            resume = "it resumes" if auto else "s resumes it"
         else:
-            what, resume = f"{busy} videos are saving", "they resume" if auto else "s resumes them"
+            resume = "they resume" if auto else "s resumes them"
 
         def answered(quit_now: bool | None) -> None:
             if quit_now:

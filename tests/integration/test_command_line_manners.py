@@ -64,3 +64,16 @@ def test_login_creates_the_config_file_it_is_pointed_at(env, tmp_path: Path, hom
     # Any other command still wants a named config file to exist.
     other = run_cli(["ls", "--config", str(tmp_path / "missing.toml")], env)
     assert other.exit_code == 2 and "does not exist" in other.stderr
+
+
+def test_download_to_something_that_is_not_a_folder_is_usage_not_a_failure(env, tmp_path):
+    run_cli(["add", "task_1"], env)
+    target = tmp_path / "a-file"
+    target.write_text("mine")
+    result = run_cli(["download", "task_1", "--to", str(target)], {**env, "GROKDASH_API_KEY": "k"})
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"grokdash: --to {target} is not a folder (it was left untouched): nothing was saved\n"
+    )
+    assert target.read_text() == "mine"

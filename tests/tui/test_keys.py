@@ -264,6 +264,17 @@ async def test_l_labels_and_the_filter_finds_the_label(store, clock):
         await board.until(lambda: sorted(board.row_ids()) == ["t1", "t2"], "the filter to clear")
 
 
+async def test_a_filter_that_matches_nothing_says_so_not_that_nothing_is_tracked(store, clock):
+    store.add(["t1", "t2"])
+    async with dashboard(store, clock) as board:
+        await board.press("slash")
+        await board.pilot.press(*"zzz")
+        await board.until(lambda: board.row_ids() == [], "the filter to apply")
+        assert board.table.empty_message.startswith("No task matches what the view shows")
+        await board.press("escape")
+        await board.until(lambda: sorted(board.row_ids()) == ["t1", "t2"], "the filter to clear")
+
+
 async def test_r_polls_the_selected_task_now_even_when_final(store, clock, sim):
     store.add(["fail-1", "other"])
     async with dashboard(store, clock, sim) as board:

@@ -20,3 +20,13 @@ def test_a_combining_accent_takes_no_cell():
     rows = [(["a", "ok", "cafe\u0301", "1s"], "green"), (["b", "ok", "cafe", "2s"], "green")]
     first, second = render_table(["ID", "S", "LABEL", "AGE"], rows, color=False).splitlines()[1:]
     assert first.index("1s") == second.index("2s") + 1
+
+
+def test_a_very_long_label_is_cut_in_the_table_but_kept_whole_in_json():
+    from grokdash.output import tracked_json, tracked_row
+    from grokdash.tracked import TrackedTask
+
+    tracked = TrackedTask(id="task_1", added_at=0.0, label="x" * 5000)
+    cells, _ = tracked_row(tracked, 10.0)
+    assert cells[4] == "x" * 39 + "…"
+    assert tracked_json(tracked)["label"] == "x" * 5000
