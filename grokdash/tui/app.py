@@ -34,9 +34,11 @@ from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, save_state
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
+from grokdash.tui.events import EventLog
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.confirm import ConfirmScreen
 from grokdash.tui.screens.details import DetailsScreen, SaveView, Transfer
+from grokdash.tui.screens.events import EventsScreen
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
@@ -146,6 +148,7 @@ class GrokdashApp(App[None]):
         Binding("h", "hide_finished", "Hide done", id="hide_finished", show=False),
         Binding("f", "failed_only", "Failed", id="failed_only", show=False),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
+        Binding("e", "events", "Events", id="events", show=False),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -205,6 +208,9 @@ class GrokdashApp(App[None]):
         self._footer_state: tuple[bool | None, ...] = ()
         self.sub_title = config.subtitle
         self.crash: str | None = None
+        self.events = EventLog()
+        """What happened since the dashboard opened (`e`): every pop-up's news, one line each."""
+        self._problem_logged: str | None = None
         """The sentence for the terminal after an unexpected error stopped the dashboard."""
 
     def notify(
@@ -396,13 +402,25 @@ class GrokdashApp(App[None]):
         if not self.ready:
             self.query_one(SummaryBar).show(Counter(), 0, "opening the task database…", self.problem)
             return
+        problem = self.current_problem()
+        self._log_problem(problem)
         self.query_one(SummaryBar).show(
             self._counts()[0],
             len(self.table.rows),
             self.polling_state(),
-            self.current_problem(),
+            problem,
             self.view_state(),
         )
+
+    def _log_problem(self, problem: str | None) -> None:
+        """The events list gets each new problem of the summary line, and its end."""
+        if problem == self._problem_logged:
+            return
+        if problem is not None:
+            self.events.add(self.clock(), "problem", None, problem)
+        else:
+            self.events.add(self.clock(), "fixed", None, f"no longer: {self._problem_logged}")
+        self._problem_logged = problem
 
     def current_problem(self) -> str | None:
         """The one thing wrong that the summary says: the key or the connection, else polling itself,
@@ -569,6 +587,9 @@ class GrokdashApp(App[None]):
             # Only what finished while we watched: a task first seen finished is no news.
             if notify and before in ACTIVE_STATUSES and tracked.status in (Status.COMPLETED, Status.FAILED):
                 finished.append(tracked)
+                failed = tracked.status == Status.FAILED
+                detail = (tracked.task.error if failed and tracked.task else None) or tracked.label or ""
+                self.events.add(self.clock(), "failed" if failed else "completed", tracked.id, detail)
         if finished:
             # One pop-up for what finished close together, not one each: forty completions in a few
             # seconds would cover the table.
@@ -706,6 +727,12 @@ class GrokdashApp(App[None]):
         asked = task_id in self._asked
         self._asked.discard(task_id)
         quiet = not (self._saved_news or self._failed_news)
+        self.events.add(
+            self.clock(),
+            "saved" if isinstance(result, Path) else "not saved",
+            task_id,
+            str(result) if isinstance(result, Path) else result.message,
+        )
         if isinstance(result, Path):
             self._failure_told.discard(task_id)
             self._saved_news.append((task_id, result))
@@ -1117,6 +1144,9 @@ class GrokdashApp(App[None]):
         self.options = replace(self.options, failed_only=not self.options.failed_only)
         await self.rebuild()
 
+    def action_events(self) -> None:
+        self.push_screen(EventsScreen(self.events.newest_first()))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))
 
@@ -1140,6 +1170,7 @@ class GrokdashApp(App[None]):
         "failed_only": "show only tasks that failed, or whose last query failed",
         "clear": "clear the filter, else the marks",
         "help": "this list",
+        "events": "what happened since the dashboard opened (finished, saved, problems), newest first",
         "quit": "quit (tracking goes on next time; asks first while videos are saving: they resume)",
     }
 
@@ -1167,6 +1198,7 @@ class GrokdashApp(App[None]):
             ("Run again", "Open the form filled with the selected task's request", self.action_run_again),
             ("Details", "Everything about the selected task", self.action_details),
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
+            ("Events", "What happened since the dashboard opened, newest first", self.action_events),
             ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),
             ("Open video", "Open the saved file, else the URL", self.action_open_video),
             ("Stop tracking", "Stop tracking the selected (or marked) tasks", self.action_remove),

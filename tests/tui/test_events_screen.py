@@ -1,0 +1,45 @@
+"""The events screen (`e`): what happened since the dashboard opened, newest first, with the time, so
+a user back from lunch can read what finished, what was saved and what went wrong (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grokdash.tui.screens.events import EventsScreen
+
+from .board import dashboard
+
+pytestmark = pytest.mark.anyio
+
+
+def screen_lines(board) -> list[str]:
+    """The screen as drawn, one string a line."""
+    return [
+        "".join(segment.text for segment in strip) for strip in board.app.screen._compositor.render_strips()
+    ]
+
+
+async def test_e_lists_what_finished_and_what_was_saved_newest_first(store, clock, sim, tmp_path: Path):
+    store.add(["job-1", "fail-1"])
+    async with dashboard(store, clock, sim, download_dir=tmp_path / "videos", auto_download=True) as board:
+        await board.next_round(advance=35)  # both finish: one completes, one fails
+        await board.until(lambda: store.get("job-1").local_file is not None, "the video saved")
+        await board.until(lambda: any(e.kind == "saved" for e in board.app.events.newest_first()), "news")
+        await board.press("e")
+        assert isinstance(board.app.screen, EventsScreen)
+        await board.pilot.pause()
+        lines = [line for line in screen_lines(board) if "job-1" in line or "fail-1" in line]
+        kinds = [next(word for word in ("saved", "completed", "failed") if word in line) for line in lines]
+        assert kinds.index("saved") < kinds.index("completed")  # newest first
+        assert "failed" in kinds
+        await board.press("escape")
+        assert not isinstance(board.app.screen, EventsScreen)
+
+
+async def test_e_before_anything_happened_says_so(store, clock):
+    async with dashboard(store, clock) as board:
+        await board.press("e")
+        await board.pilot.pause()
+        assert any("Nothing has happened yet." in line for line in screen_lines(board))
