@@ -147,6 +147,40 @@ def _toml_key(key: str) -> str:
     return key if _BARE_KEY.fullmatch(key) else printable(json.dumps(key, ensure_ascii=False))
 
 
+THEMES = (
+    "textual-dark",
+    "textual-light",
+    "nord",
+    "gruvbox",
+    "catppuccin-mocha",
+    "dracula",
+    "tokyo-night",
+    "monokai",
+    "flexoki",
+    "catppuccin-latte",
+    "catppuccin-frappe",
+    "catppuccin-macchiato",
+    "solarized-light",
+    "solarized-dark",
+    "rose-pine",
+    "rose-pine-moon",
+    "rose-pine-dawn",
+    "atom-one-dark",
+    "atom-one-light",
+    "ansi-dark",
+    "ansi-light",
+)
+"""Textual's built-in themes (`textual.theme.BUILTIN_THEMES`, which a test compares with this): config
+must not import textual, which only the dashboard loads."""
+
+
+def _theme(value: Any) -> str:
+    name = value.strip() if isinstance(value, str) else value
+    if name not in THEMES:
+        raise ValueError(f"must be one of Textual's themes ({', '.join(THEMES)})")
+    return name
+
+
 def _keymap(value: Any) -> dict[str, str]:
     """`[keymap]`: binding id → keys (`"q,ctrl+c"`). Which ids exist is the dashboard's to check."""
     if not isinstance(value, Mapping):
@@ -310,6 +344,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         env="GROKDASH_ON_SAVED",
     ),
     SettingSpec(
+        "theme",
+        _theme,
+        lambda: None,
+        "dashboard theme; unset: the one last chosen with ctrl+p, else textual-dark",
+        env="GROKDASH_THEME",
+    ),
+    SettingSpec(
         "keymap",
         _keymap,
         dict,
@@ -340,6 +381,9 @@ class Settings:
     """Write `<video>.json` (id, prompt, request, answer) beside each saved video."""
     on_saved: str | None = None
     """A command line run after each save (`aftersave.run_on_saved`); None: nothing is run."""
+    theme: str | None = None
+    """The dashboard's theme (one of THEMES); None: the one remembered from the last run, else
+    textual-dark."""
     keymap: dict[str, str] = field(default_factory=dict, hash=False)
     """Binding id → keys, from the config file's `[keymap]` table; the dashboard checks the ids."""
     warnings: tuple[str, ...] = field(default=(), compare=False)

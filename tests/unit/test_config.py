@@ -241,3 +241,49 @@ def test_a_bad_on_saved_template_is_refused_before_anything_is_saved(home, value
         load_settings({}, env={"GROKDASH_ON_SAVED": value})
     assert words in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_theme_defaults_to_none_the_remembered_one(home):
+    assert load_settings({}, env={}).theme is None
+
+
+def test_theme_comes_from_the_environment_then_the_file(home):
+    write_config(home, 'theme = "nord"\n')
+    assert load_settings({}, env={}).theme == "nord"
+    assert load_settings({}, env={"GROKDASH_THEME": "dracula"}).theme == "dracula"
+
+
+@pytest.mark.parametrize(
+    ("env", "text", "source"),
+    [
+        ({"GROKDASH_THEME": "bogus"}, "", "GROKDASH_THEME"),
+        ({}, 'theme = "bogus"\n', "theme"),
+        ({}, "theme = 3\n", "theme"),
+    ],
+)
+def test_an_unknown_theme_is_one_sentence_naming_its_source(home, env, text, source):
+    if text:
+        write_config(home, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env=env)
+    message = str(caught.value)
+    assert source in message and "textual-dark" in message
+    assert "\n" not in message and message.count(". ") == 0
+
+
+def test_the_themes_are_textuals_own():
+    """config keeps a list, as it must not import textual; the list is Textual's, whole."""
+    from textual.theme import BUILTIN_THEMES
+
+    from grokdash.config import THEMES
+
+    assert set(THEMES) == set(BUILTIN_THEMES)
+
+
+def test_an_unknown_theme_on_the_command_line_is_exit_2(home, tmp_path):
+    from tests.integration.cli import run_cli
+
+    result = run_cli(["ls"], {"GROKDASH_THEME": "bogus", "GROKDASH_DB": str(tmp_path / "tasks.json")})
+    assert result.exit_code == 2
+    assert result.stderr.startswith("grokdash: GROKDASH_THEME must be one of Textual's themes")
+    assert result.stderr.count("\n") == 1
