@@ -337,3 +337,33 @@ def notify_desktop(
     except (OSError, ValueError, TypeError, subprocess.SubprocessError):
         return False
     return True
+
+
+def tmux_clipboard_problem(
+    env: Mapping[str, str] | None = None,
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+    timeout: float = 1.0,
+) -> str | None:
+    """Inside tmux, the sentence saying why a copy (OSC 52) may not reach the terminal's clipboard, or
+    None when it will (or this is not tmux). tmux passes OSC 52 on only with `set-clipboard on`; its
+    default, `external`, keeps the copy in tmux's own buffer."""
+    env = os.environ if env is None else env
+    if not env.get("TMUX"):
+        return None
+    try:
+        answer = run(
+            ["tmux", "show-options", "-gv", "set-clipboard"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # cannot tell: say nothing rather than something wrong
+    value = answer.stdout.strip() if answer.returncode == 0 else ""
+    if value == "on" or not value:
+        return None
+    return (
+        f"tmux keeps copies to itself (set-clipboard is {value}): add `set -g set-clipboard on` to "
+        "~/.tmux.conf and run `tmux source ~/.tmux.conf` to copy to your terminal's clipboard"
+    )

@@ -34,9 +34,11 @@ from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, save_state
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
+from grokdash.tui import prefs
 from grokdash.tui.events import EventLog
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.confirm import ConfirmScreen
+from grokdash.tui.screens.copy import CopyChoice, CopyScreen, copy_choices
 from grokdash.tui.screens.details import DetailsScreen, SaveView, Transfer
 from grokdash.tui.screens.events import EventsScreen
 from grokdash.tui.screens.help import HelpScreen
@@ -135,6 +137,7 @@ class GrokdashApp(App[None]):
         Binding("n", "new_task", "New", id="new"),
         Binding("enter", "details", "Details", id="details"),
         Binding("c", "copy_url", "Copy", id="copy"),
+        Binding("y", "copy_menu", "Copy…", id="copy_menu", show=False),
         Binding("s", "save", "Save", id="save"),
         Binding("o", "open_video", "Open", id="open"),
         Binding("d", "remove", "Untrack", id="remove"),
@@ -208,6 +211,9 @@ class GrokdashApp(App[None]):
         self._footer_state: tuple[bool | None, ...] = ()
         self.sub_title = config.subtitle
         self.crash: str | None = None
+        self.clipboard_problem: str | None = None
+        """Why a copy may not reach the terminal's clipboard (tmux without set-clipboard on), or None."""
+        self._clipboard_told = False
         self.events = EventLog()
         """What happened since the dashboard opened (`e`): every pop-up's news, one line each."""
         self._problem_logged: str | None = None
@@ -272,6 +278,7 @@ class GrokdashApp(App[None]):
         return hasattr(self, "store")
 
     async def on_mount(self) -> None:
+        self._apply_prefs()
         if self.settings.keymap:
             self._apply_keymap(self.settings.keymap)
         self.table.focus()
@@ -284,6 +291,42 @@ class GrokdashApp(App[None]):
             self.table.empty_message = "Opening the task database…"
             self.update_summary()
             self.call_after_refresh(self.open_store)
+
+    _prefs: prefs.Prefs | None = None
+    """The view as last remembered (prefs.py); None until `_apply_prefs` has restored it."""
+
+    def _apply_prefs(self) -> None:
+        """The view the user left: sort, hide-finished, failed-only; the theme setting, else the
+        remembered theme."""
+        remembered = prefs.load()
+        self.options = replace(remembered.view, filter_text=self.options.filter_text)
+        theme = self.settings.theme or remembered.theme
+        if theme is not None:
+            if theme in self.available_themes:
+                self.theme = theme
+            else:  # a theme of another Textual version: the default, and no word on screen
+                log.info("remembered theme %r is not one of Textual's: the default is used", theme)
+        self._prefs = remembered
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen here (ctrl+p) is remembered; one the theme setting imposed is not."""
+        self._remember(theme=theme)
+
+    def _remember(self, *, theme: str | None = None) -> None:
+        """Keep the view (and `theme`, when one was just chosen) for the next start, if it changed."""
+        if self._prefs is None:
+            return
+        now = prefs.Prefs(theme=theme or self._prefs.theme, view=replace(self.options, filter_text=""))
+        if now != self._prefs:
+            prefs.save(now)
+            self._prefs = now
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's hint, in plain text (notify here has markup off, so its `[b]` showed)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit.", title="Do you want to quit?")
+                return
 
     @work(group="open", exit_on_error=False)
     async def open_store(self) -> None:
@@ -306,6 +349,7 @@ class GrokdashApp(App[None]):
 
     async def _start(self) -> None:
         """The database is open: show it, then start polling and the clock."""
+        self.check_clipboard()
         self._known_status = {tracked.id: tracked.status for tracked in self.store.tasks()}
         self._known_save = {tracked.id: _save_fields(tracked) for tracked in self.store.tasks()}
         await self.rebuild()
@@ -786,22 +830,25 @@ class GrokdashApp(App[None]):
             return False
 
     def _action_state(self, action: str) -> bool | None:
+        if action in ("focus_next", "focus_previous", "command_palette"):
+            return True  # tab, shift+tab and ctrl+p work everywhere: in every dialog, before the database
         if not self.ready:
             # Adding can start at once: the dialog's ids go in once the database is open.
-            return action in ("add", "quit", "help", "command_palette")
+            return action in ("add", "quit", "help")
         if len(self.screen_stack) > 1:
             # A dialog is open: its keys are its own (tab moves between its fields and buttons);
             # details borrows copy and open, for its task.
-            if action in ("focus_next", "focus_previous"):
-                return True
             return isinstance(self.screen, DetailsScreen) and action in (
                 "copy_url",
+                "copy_menu",
                 "open_video",
                 "run_again",
             )
         selected = self._selected()
         if action == "copy_url":
             return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
+        if action == "copy_menu":
+            return True if self.table.targets() else None
         if action == "save":
             can = self.saver is not None and any(self._can_save(t) for t in self.table.targets())
             return True if can else None
@@ -927,15 +974,51 @@ class GrokdashApp(App[None]):
             self.table.select(added[0])
             self.wake_poller()
 
+    def _copy_targets(self) -> tuple[list[TrackedTask], str]:
+        """What a copy key acts on: the task the details screen shows, else the marked rows, else the
+        selected one; and how to name them."""
+        if isinstance(self.screen, DetailsScreen):
+            shown = self.store.get(self.screen.task_id)
+            return ([shown] if shown else []), f"task {self.screen.task_id}"
+        targets = self.table.targets()
+        return targets, (f"{len(targets)} marked tasks" if len(targets) > 1 else "the selected task")
+
     def action_copy_url(self) -> None:
-        urls = [t.task.video_url for t in self.table.targets() if t.task and t.task.video_url]
+        targets, _ = self._copy_targets()
+        urls = [t.task.video_url for t in targets if t.task and t.task.video_url]
         if not urls:
             self.notify("No video URL yet: it comes when the task completes.", severity="warning")
             return
-        text = "\n".join(urls)
-        self.copy_to_clipboard(text)  # OSC 52: works over SSH and in tmux
-        self.notify(urls[0] if len(urls) == 1 else f"{len(urls)} URLs", title="Copied")
+        self.copy_text("\n".join(urls), urls[0] if len(urls) == 1 else f"{len(urls)} URLs")
+
+    def action_copy_menu(self) -> None:
+        targets, of = self._copy_targets()
+        if not targets:
+            self.notify("Nothing to copy: no task is selected.", severity="warning")
+            return
+
+        def chosen(choice: CopyChoice | None) -> None:
+            if choice is not None:
+                self.copy_text(choice.text, choice.what)
+
+        self.push_screen(CopyScreen(copy_choices(targets), of), chosen)
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Put `text` on the clipboard (OSC 52, which works over SSH, and the system's where there is one)
+        and say what was copied; inside a tmux that keeps copies to itself, say so once, with the fix."""
+        self.copy_to_clipboard(text)
         self.copy_to_desktop(text)
+        note = self.clipboard_problem
+        if note and not self._clipboard_told:
+            self._clipboard_told = True
+            self.notify(f"{what}\n{note}", title="Copied, maybe", severity="warning", timeout=20)
+        else:
+            self.notify(what, title="Copied")
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def check_clipboard(self) -> None:
+        """Whether a copy reaches the terminal's clipboard (tmux's set-clipboard), once, off the loop."""
+        self.clipboard_problem = desktop.tmux_clipboard_problem()
 
     @work(thread=True, group="clipboard", exit_on_error=False)
     def copy_to_desktop(self, text: str) -> None:
@@ -1133,15 +1216,18 @@ class GrokdashApp(App[None]):
 
     async def action_sort(self) -> None:
         self.options = replace(self.options, sort=self.options.sort.next)
+        self._remember()
         await self.rebuild()
         self.notify(f"Sorted by {self.options.sort}.")
 
     async def action_hide_finished(self) -> None:
         self.options = replace(self.options, hide_finished=not self.options.hide_finished)
+        self._remember()
         await self.rebuild()
 
     async def action_failed_only(self) -> None:
         self.options = replace(self.options, failed_only=not self.options.failed_only)
+        self._remember()
         await self.rebuild()
 
     def action_events(self) -> None:
@@ -1156,6 +1242,7 @@ class GrokdashApp(App[None]):
         "new": "create a task: the model's options only, confirms before it spends; tracked at once",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
+        "copy_menu": "copy the id, the URL, the prompt, the saved file's path, or a line per task",
         "save": "save the video (of every marked row) now; resumes, never twice; retries a failed one",
         "open": "open the video: the saved file if there is one, else the URL",
         "remove": "stop tracking the selected (or marked) tasks",
@@ -1198,6 +1285,7 @@ class GrokdashApp(App[None]):
             ("Run again", "Open the form filled with the selected task's request", self.action_run_again),
             ("Details", "Everything about the selected task", self.action_details),
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
+            ("Copy…", "Copy the id, prompt, saved path or a line per task", self.action_copy_menu),
             ("Events", "What happened since the dashboard opened, newest first", self.action_events),
             ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),
             ("Open video", "Open the saved file, else the URL", self.action_open_video),

@@ -481,3 +481,22 @@ def test_split_command(command, platform, expected):
 def test_split_command_refuses_what_is_not_a_command_line(command):
     with pytest.raises(ValueError, match="must"):
         desktop.split_command(command, platform="linux")
+
+
+def test_tmux_without_set_clipboard_on_is_said_with_the_fix():
+    import subprocess
+
+    from grokdash.desktop import tmux_clipboard_problem
+
+    def answers(value: str):
+        def run(argv, **kwargs):
+            assert argv == ["tmux", "show-options", "-gv", "set-clipboard"]
+            return subprocess.CompletedProcess(argv, 0, stdout=value + "\n", stderr="")
+
+        return run
+
+    tmux = {"TMUX": "/tmp/tmux-0/default,1,0"}
+    said = tmux_clipboard_problem(tmux, run=answers("external"))
+    assert said is not None and "set-clipboard is external" in said and "set -g set-clipboard on" in said
+    assert tmux_clipboard_problem(tmux, run=answers("on")) is None
+    assert tmux_clipboard_problem({}, run=answers("external")) is None  # not tmux: nothing to say

@@ -393,6 +393,7 @@ class DetailsScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("c", "app.copy_url", "Copy URL"),
+        Binding("y", "app.copy_menu", "Copy…"),
         Binding("o", "app.open_video", "Open"),
         Binding("n", "app.run_again", "Run again"),
     ]
