@@ -6,51 +6,87 @@ No textual here, so all of it is tested without a terminal; the widgets only dra
 from __future__ import annotations
 
 import functools
+import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 
 from grokdash import palette
 from grokdash.errors import printable
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
-from grokdash.poller import is_gone, is_stale
+from grokdash.poller import is_gone, is_settled, is_stale
+from grokdash.savestate import EXPIRED, FAILED, MISSING, NOT_ON_DISK, OWED, PARTIAL, SAVED, save_state
 from grokdash.savestate import describe as describe_save
-from grokdash.savestate import save_state
 from grokdash.tracked import TrackedTask
 
 
 class SortOrder(StrEnum):
+    """The column the table is sorted by (each column's key); STATUS, active first, is the default."""
+
     STATUS = "status"
-    """Active first (processing, then queued), then failed, other, completed; newest first within."""
-    CREATED = "created"
+    """Active first (processing, then queued), then the ended ones (failed, gone, other), completed last;
+    newest first within."""
+    ID = "id"
+    LABEL = "label"
+    MODEL = "model"
+    AGE = "age"
     ELAPSED = "elapsed"
+    ETA = "eta"
+    VIDEO = "video"
+    SAVED = "saved"
+    CHECKED = "checked"
+    ERROR = "error"
 
     @property
     def next(self) -> SortOrder:
         orders = list(SortOrder)
         return orders[(orders.index(self) + 1) % len(orders)]
 
+    @property
+    def descending(self) -> bool:
+        """Whether this column's first order is its values from the largest: the longest running and the
+        longest videos first, everything else from the smallest (the newest, the soonest, A to Z)."""
+        return self in (SortOrder.ELAPSED, SortOrder.VIDEO)
+
 
 @dataclass(frozen=True, slots=True)
 class ViewOptions:
     sort: SortOrder = SortOrder.STATUS
+    reverse: bool = False
+    """The sort column's order turned round (a second press of the same sort)."""
     filter_text: str = ""
     hide_finished: bool = False
     failed_only: bool = False
 
+    @property
+    def descending(self) -> bool:
+        """Whether the rows go from the sort column's largest value down: the header's ▼."""
+        return self.sort.descending != self.reverse
 
-STATUS_RANK = {
-    None: 0,  # not asked about yet: the user just added it
+    def sorted_by(self, order: SortOrder) -> ViewOptions:
+        """Sorted by `order`: the same column again turns the order round, another starts in its own."""
+        if order is self.sort:
+            return replace(self, reverse=not self.reverse)
+        return replace(self, sort=order, reverse=False)
+
+
+STATE_RANK = {
+    "new": 0,  # not asked about yet: the user just added it
     Status.PROCESSING: 1,
     Status.QUEUED: 2,
-    Status.FAILED: 3,
-    Status.COMPLETED: 5,
+    "error": 3,  # never answered, the queries failing: polled again, but nothing is known
+    Status.FAILED: 4,
+    "gone": 4,
+    Status.COMPLETED: 6,
 }
-OTHER_STATUS_RANK = 4
+OTHER_STATE_RANK = 5
+"""An undocumented status is final: after the failed ones, before completed."""
+SAVE_RANK = {"owed": 0, "partial": 1, "missing": 2, "failed": 3, "expired": 4, "saved": 5}
 
 
 def started_at(tracked: TrackedTask) -> float:
@@ -102,52 +138,221 @@ def eta(tracked: TrackedTask, now: float, medians: dict[str, float]) -> float | 
     return median - (now - started_at(tracked))
 
 
-def matches(tracked: TrackedTask, text: str) -> bool:
-    """The filter: every word must appear in the id, label, model, status or error."""
+# ---- the filter -----------------------------------------------------------------------------------
+
+FILTER_FIELDS = ("status", "id", "label", "model", "prompt", "error", "saved")
+"""What `field:value` may name; a word without a field is looked for in all of them but saved."""
+SAVED_WORDS = {
+    "yes": frozenset({SAVED}),
+    "no": NOT_ON_DISK,
+    **{state: frozenset({state}) for state in (OWED, PARTIAL, SAVED, MISSING, EXPIRED, FAILED)},
+    "none": frozenset({None}),
+}
+"""`saved:` values: yes (on disk), no (a finished video not on disk), a save state, none (no video)."""
+_TERM = re.compile(r'(?:(?P<field>[A-Za-z_]+):)?(?:"(?P<quoted>[^"]*)"?|(?P<word>\S*))')
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    terms: tuple[tuple[str | None, tuple[str, ...]], ...]
+    """(field or None for a free word, the values any of which will do), every term must match."""
+    problems: tuple[str, ...] = ()
+    """What the user should be told: an unknown field (its term is looked for as a free word), an
+    unknown `saved:` value."""
+
+
+@functools.lru_cache(maxsize=32)
+def parse_filter(text: str) -> Filter:
+    """`status:failed model:max label:"beach day" saved:no sunset`: fields and free words, all ANDed;
+    `status:failed,gone` takes either; a field with nothing after it yet (being typed) is no term."""
+    terms: list[tuple[str | None, tuple[str, ...]]] = []
+    problems: list[str] = []
+    for found in _TERM.finditer(text):
+        field_name = (found["field"] or "").lower() or None
+        value = found["quoted"] if found["quoted"] is not None else found["word"] or ""
+        value = value.lower()
+        if field_name is not None and field_name not in FILTER_FIELDS:
+            problems.append(f"no field “{field_name}” (fields: {', '.join(FILTER_FIELDS)})")
+            terms.append((None, (found.group(0).lower().replace('"', ""),)))
+            continue
+        if field_name is None:
+            if value:
+                terms.append((None, (value,)))
+            continue
+        values = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not values:
+            continue
+        if field_name == "saved":
+            unknown = [word for word in values if word not in SAVED_WORDS]
+            if unknown:
+                problems.append(f"saved: {', '.join(unknown)}? ({', '.join(SAVED_WORDS)})")
+        terms.append((field_name, values))
+    return Filter(tuple(terms), tuple(problems))
+
+
+def filter_problems(text: str) -> tuple[str, ...]:
+    return parse_filter(text).problems
+
+
+def _prompt(tracked: TrackedTask) -> str:
+    prompt = tracked.request.get("prompt") if tracked.request else None
+    return prompt if isinstance(prompt, str) else ""
+
+
+def _errors(tracked: TrackedTask) -> str:
+    parts = [tracked.task.error if tracked.task else None]
+    if tracked.last_error is not None:
+        parts.append(f"{tracked.last_error.kind}: {tracked.last_error.message}")
+    if tracked.download_error is not None:
+        parts.append(f"not saved: {tracked.download_error.message}")
+    return " ".join(part for part in parts if part)
+
+
+def _field_text(field_name: str, tracked: TrackedTask) -> str:
+    if field_name == "id":
+        return tracked.id
+    if field_name == "label":
+        return tracked.label or ""
+    if field_name == "model":
+        return tracked.model or ""
+    if field_name == "prompt":
+        return _prompt(tracked)
+    return _errors(tracked)
+
+
+def _term_matches(
+    field_name: str | None,
+    values: tuple[str, ...],
+    tracked: TrackedTask,
+    now: float | None,
+    save_state_of: Callable[[TrackedTask], str | None],
+) -> bool:
+    if field_name is None:
+        haystack = " ".join(
+            (
+                tracked.id,
+                tracked.label or "",
+                tracked.model or "",
+                shown_state(tracked),
+                _prompt(tracked),
+                _errors(tracked),
+            )
+        ).lower()
+        return all(value in haystack for value in values)
+    if field_name == "status":
+        state = shown_state(tracked)
+        stale = now is not None and is_stale(tracked, now)
+        return any(state.startswith(value) or (value == "stale" and stale) for value in values)
+    if field_name == "saved":
+        state = save_state_of(tracked)
+        return any(state in SAVED_WORDS.get(value, ()) for value in values)
+    text = _field_text(field_name, tracked).lower()
+    return any(value in text for value in values)
+
+
+def matches(
+    tracked: TrackedTask,
+    text: str,
+    now: float | None = None,
+    save_state_of: Callable[[TrackedTask], str | None] | None = None,
+) -> bool:
+    """The filter (see `parse_filter`): free words over the id, label, model, status, prompt and error;
+    `field:value` for one field. `save_state_of` gives `saved:` the saver's look at the disk; without
+    it, what the record says."""
     if not text.strip():
         return True
-    error = tracked.task.error if tracked.task else None
-    haystack = " ".join(
-        part
-        for part in (
-            tracked.id,
-            tracked.label,
-            tracked.model,
-            str(tracked.status) if tracked.status else "new",
-            error,
-            tracked.last_error.message if tracked.last_error else None,
-        )
-        if part
-    ).lower()
-    return all(word in haystack for word in text.lower().split())
-
-
-def sort_key(order: SortOrder, now: float):
-    if order is SortOrder.CREATED:
-        return lambda tracked: (-started_at(tracked), tracked.id)
-    if order is SortOrder.ELAPSED:
-        return lambda tracked: (-(elapsed(tracked, now) or -1.0), tracked.id)
-    return lambda tracked: (
-        STATUS_RANK.get(tracked.status, OTHER_STATUS_RANK),
-        -started_at(tracked),
-        tracked.id,
+    state_of_save = save_state_of or (lambda tracked: save_state(tracked, None))
+    return all(
+        _term_matches(field_name, values, tracked, now, state_of_save)
+        for field_name, values in parse_filter(text).terms
     )
 
 
-def visible_tasks(tasks: Iterable[TrackedTask], options: ViewOptions, now: float) -> list[TrackedTask]:
+# ---- the order ------------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural(text: str) -> tuple[str | int, ...]:
+    """A key that orders `bulk-2` before `bulk-10`, and ignores case."""
+    parts = _DIGITS.split(text.casefold())
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
+
+
+def sort_value(
+    order: SortOrder,
+    tracked: TrackedTask,
+    now: float,
+    medians: dict[str, float],
+    save_state_of: Callable[[TrackedTask], str | None],
+) -> Any:
+    """The value of `tracked` in the sort column, smallest first; None when the cell is empty (empty
+    cells go last in either direction)."""
+    if order is SortOrder.STATUS:
+        return STATE_RANK.get(shown_state(tracked), OTHER_STATE_RANK)
+    if order in (SortOrder.ID, SortOrder.LABEL, SortOrder.MODEL):
+        text = tracked.id if order is SortOrder.ID else getattr(tracked, str(order))
+        return natural(text) if text else None
+    if order is SortOrder.AGE:
+        return now - started_at(tracked)
+    if order is SortOrder.ELAPSED:
+        return elapsed(tracked, now)
+    if order is SortOrder.ETA:
+        return eta(tracked, now, medians)
+    if order is SortOrder.VIDEO:
+        return tracked.task.actual_duration if tracked.task and tracked.task.actual_duration else None
+    if order is SortOrder.SAVED:
+        state = save_state_of(tracked)
+        return None if state is None else SAVE_RANK.get(state, len(SAVE_RANK))
+    if order is SortOrder.CHECKED:
+        return None if tracked.checked_at is None else now - tracked.checked_at
+    error = cell_text("error", tracked, now, medians)
+    return natural(error) if error else None
+
+
+def sort_tasks(
+    tasks: list[TrackedTask],
+    options: ViewOptions,
+    now: float,
+    medians: dict[str, float] | None = None,
+    save_state_of: Callable[[TrackedTask], str | None] | None = None,
+) -> list[TrackedTask]:
+    """`tasks` in the view's order: by the sort column, then newest first, then by id (naturally);
+    the rows whose sort cell is empty last."""
+    state_of_save = save_state_of or (lambda tracked: save_state(tracked, None))
+    medians = medians or {}
+    ordered = sorted(tasks, key=lambda tracked: (-started_at(tracked), natural(tracked.id)))
+    keyed = [(sort_value(options.sort, tracked, now, medians, state_of_save), tracked) for tracked in ordered]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0], reverse=options.descending)  # stable: ties keep newest first
+    return [tracked for _, tracked in present] + [tracked for value, tracked in keyed if value is None]
+
+
+def visible_tasks(
+    tasks: Iterable[TrackedTask],
+    options: ViewOptions,
+    now: float,
+    medians: dict[str, float] | None = None,
+    save_state_of: Callable[[TrackedTask], str | None] | None = None,
+) -> list[TrackedTask]:
     chosen = [
         tracked
         for tracked in tasks
-        if matches(tracked, options.filter_text)
-        and not (options.hide_finished and tracked.is_final)
-        and not (options.failed_only and not _ended_badly(tracked))
+        if not (options.hide_finished and is_settled(tracked))
+        and not (options.failed_only and not ended_badly(tracked))
+        and matches(tracked, options.filter_text, now, save_state_of)
     ]
-    chosen.sort(key=sort_key(options.sort, now))
-    return chosen
+    return sort_tasks(chosen, options, now, medians, save_state_of)
 
 
-def _ended_badly(tracked: TrackedTask) -> bool:
-    return tracked.status == Status.FAILED or is_gone(tracked) or tracked.last_error is not None
+def ended_badly(tracked: TrackedTask) -> bool:
+    """What `f` shows: failed, or ended in any status but completed (`moderated`…), or gone, or whose
+    last query failed."""
+    return (
+        (tracked.is_final and tracked.status != Status.COMPLETED)
+        or is_gone(tracked)
+        or tracked.last_error is not None
+    )
 
 
 def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
@@ -161,7 +366,7 @@ def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
 
 
 def status_word(tracked: TrackedTask, now: float) -> str:
-    word = state_of(tracked)
+    word = shown_state(tracked)
     return f"{word} (stale)" if is_stale(tracked, now) else word
 
 
@@ -172,8 +377,18 @@ def state_of(tracked: TrackedTask) -> str:
     return str(tracked.status) if tracked.status else "new"
 
 
+def shown_state(tracked: TrackedTask) -> str:
+    """The state the STATUS cell says: `state_of`, but "error" for a task never answered whose queries
+    fail (it is not new: it was asked about, and the ERROR cell says what went wrong)."""
+    state = state_of(tracked)
+    if state == "new" and tracked.last_error is not None:
+        return "error"
+    return state
+
+
 def status_icon(tracked: TrackedTask) -> str:
-    return palette.icon(state_of(tracked))
+    state = shown_state(tracked)
+    return palette.icon(Status.FAILED if state == "error" else state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from grokdash.tui.view import (
     cell_text,
     elapsed,
     eta,
+    filter_problems,
     fit,
     layout,
     matches,
@@ -24,8 +25,19 @@ from grokdash.tui.view import (
 T0 = 1_764_300_000.0
 
 
-def task(task_id, status=None, *, created=T0, at=T0, model="grok_video3", label=None, error=None, **extra):
-    tracked = TrackedTask(id=task_id, added_at=created, label=label)
+def task(
+    task_id,
+    status=None,
+    *,
+    created=T0,
+    at=T0,
+    model="grok_video3",
+    label=None,
+    error=None,
+    request=None,
+    **extra,
+):
+    tracked = TrackedTask(id=task_id, added_at=created, label=label, request=request)
     if status is None:
         return tracked
     answer = Task(id=task_id, status=status, model=model, created=int(created), error=error, **extra)
@@ -54,15 +66,69 @@ def test_the_default_order_puts_active_tasks_first():
 def test_other_orders_newest_first_and_longest_running_first():
     old = task("old", Status.PROCESSING, created=T0 - 600)
     new = task("new", Status.PROCESSING, created=T0 - 60)
-    assert [t.id for t in visible_tasks([old, new], ViewOptions(sort=SortOrder.CREATED), T0)] == [
-        "new",
-        "old",
-    ]
+    assert [t.id for t in visible_tasks([old, new], ViewOptions(sort=SortOrder.AGE), T0)] == ["new", "old"]
     assert [t.id for t in visible_tasks([new, old], ViewOptions(sort=SortOrder.ELAPSED), T0)] == [
         "old",
         "new",
     ]
-    assert SortOrder.STATUS.next is SortOrder.CREATED and SortOrder.ELAPSED.next is SortOrder.STATUS
+    assert SortOrder.STATUS.next is SortOrder.ID and SortOrder.ERROR.next is SortOrder.STATUS
+    assert [order.value for order in SortOrder] == [column.key for column in COLUMNS]
+
+
+def ids(tasks, options, **kwargs):
+    return [t.id for t in visible_tasks(tasks, options, T0, **kwargs)]
+
+
+def gone(task_id, *, created=T0):
+    record = task(task_id, created=created)
+    for n in range(3):
+        record = record.with_error(NotFoundError("not found"), T0 + n)
+    return record
+
+
+def test_ids_and_labels_sort_naturally_and_a_second_press_reverses():
+    tasks = [task(f"bulk-{n}", Status.QUEUED, label=f"Shot {n}") for n in (10, 2, 1, 33)]
+    by_id = ViewOptions().sorted_by(SortOrder.ID)
+    assert ids(tasks, by_id) == ["bulk-1", "bulk-2", "bulk-10", "bulk-33"]
+    assert by_id.sorted_by(SortOrder.ID).reverse
+    assert ids(tasks, by_id.sorted_by(SortOrder.ID)) == ["bulk-33", "bulk-10", "bulk-2", "bulk-1"]
+    assert ids(tasks, ViewOptions(sort=SortOrder.LABEL)) == ["bulk-1", "bulk-2", "bulk-10", "bulk-33"]
+    # Another column starts in its own first order again.
+    assert by_id.sorted_by(SortOrder.ID).sorted_by(SortOrder.LABEL) == ViewOptions(sort=SortOrder.LABEL)
+
+
+def test_every_column_sorts_and_empty_cells_go_last_either_way():
+    tasks = [
+        task("a", Status.COMPLETED, label="zoo", actual_duration=6.0, video_url="u"),
+        task("b", Status.COMPLETED, label="ant", actual_duration=16.0, video_url="u"),
+        task("c"),
+    ]
+    for order in SortOrder:
+        for reverse in (False, True):
+            assert sorted(ids(tasks, ViewOptions(sort=order, reverse=reverse))) == ["a", "b", "c"]
+    assert ids(tasks, ViewOptions(sort=SortOrder.LABEL)) == ["b", "a", "c"]
+    assert ids(tasks, ViewOptions(sort=SortOrder.LABEL, reverse=True)) == ["a", "b", "c"]
+    assert ids(tasks, ViewOptions(sort=SortOrder.VIDEO)) == ["b", "a", "c"]  # the longest first
+    assert ViewOptions(sort=SortOrder.VIDEO).descending and not ViewOptions(sort=SortOrder.ID).descending
+
+
+def test_active_first_puts_gone_and_failing_unanswered_tasks_after_the_running_ones():
+    tasks = [
+        gone("lost", created=T0 + 50),  # the newest: newest-first must not lift it above running ones
+        task("running", Status.PROCESSING),
+        task("waiting", Status.QUEUED),
+        task("broken", Status.FAILED),
+        task("done", Status.COMPLETED),
+        task("unreachable", created=T0 + 40).with_error(NetworkError("cannot connect"), T0),
+    ]
+    assert ids(tasks, ViewOptions()) == ["running", "waiting", "unreachable", "lost", "broken", "done"]
+
+
+def test_a_task_whose_first_query_failed_says_so_not_new():
+    failing = task("x").with_error(NetworkError("cannot connect"), T0)
+    assert cell_text("status", failing, T0, {}) == "✘ error"
+    assert cell_text("status", task("n"), T0, {}) == "… new"
+    assert matches(failing, "status:error") and not matches(failing, "status:new")
 
 
 @pytest.mark.parametrize(
@@ -96,9 +162,77 @@ def test_hide_finished_and_failed_only():
         task("broken", Status.FAILED),
         task("running", Status.PROCESSING),
         task("lost").with_error(NotFoundError("x"), T0),
+        task("odd", "moderated"),
+        gone("typo"),
     ]
+    # Gone is as settled as finished: h hides it too.
     assert {t.id for t in visible_tasks(tasks, ViewOptions(hide_finished=True), T0)} == {"running", "lost"}
-    assert {t.id for t in visible_tasks(tasks, ViewOptions(failed_only=True), T0)} == {"broken", "lost"}
+    # f: every ending but completed (moderated and any other undocumented status), gone, a failing query.
+    assert {t.id for t in visible_tasks(tasks, ViewOptions(failed_only=True), T0)} == {
+        "broken",
+        "lost",
+        "odd",
+        "typo",
+    }
+
+
+def field_tasks():
+    prompt = {"model": "grok_video3_max", "prompt": "Waves at dawn"}
+    return [
+        task(
+            "t1",
+            Status.FAILED,
+            model="grok_video3_max",
+            label="beach day",
+            error="moderation",
+            request=prompt,
+        ),
+        task("t2", Status.COMPLETED, model="grok_video3", label="beach", video_url="u"),
+        task("t3", Status.COMPLETED, model="grok_video3_max", label="city", video_url="u").with_local_file(
+            "/v"
+        ),
+        task("t4", Status.QUEUED, model="grok_video3_pro", label="Beach night"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("status:failed", {"t1"}),
+        ("status:comp", {"t2", "t3"}),
+        ("status:failed,queued", {"t1", "t4"}),
+        ("model:max", {"t1", "t3"}),
+        ("label:beach", {"t1", "t2", "t4"}),
+        ('label:"beach day"', {"t1"}),
+        ("label:beach model:max", {"t1"}),
+        ("saved:no", {"t2"}),
+        ("saved:yes", {"t3"}),
+        ("saved:owed", {"t2"}),
+        ("saved:none", {"t1", "t4"}),
+        ("dawn", {"t1"}),  # the prompt of a task created here
+        ("moderation", {"t1"}),
+        ("beach night", {"t4"}),  # words AND together
+        ('"beach day"', {"t1"}),
+        ("status:", {"t1", "t2", "t3", "t4"}),  # a field being typed narrows nothing yet
+        ("prompt:waves", {"t1"}),
+        ("error:moder", {"t1"}),
+        ("id:t3", {"t3"}),
+    ],
+)
+def test_filters_know_fields(text, found):
+    assert {t.id for t in visible_tasks(field_tasks(), ViewOptions(filter_text=text), T0)} == found
+
+
+def test_an_unknown_field_is_said_and_saved_uses_the_disk_facts_given():
+    assert filter_problems("colour:red beach") == (
+        "no field “colour” (fields: status, id, label, model, prompt, error, saved)",
+    )
+    assert filter_problems("status:failed label:x") == ()
+    assert "saved: maybe?" in filter_problems("saved:maybe")[0]
+    # The saver's look at the disk wins over the record: t3's file is missing.
+    states = {"t2": "saved", "t3": "missing"}
+    shown = ids(field_tasks(), ViewOptions(filter_text="saved:no"), save_state_of=lambda t: states.get(t.id))
+    assert shown == ["t3"]
 
 
 def test_elapsed_ticks_while_running_and_stops_once_final():
