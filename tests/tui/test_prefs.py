@@ -1,5 +1,7 @@
 """The remembered view (issue 13): theme, sort, hide-finished and failed-only survive a restart; the theme
-setting wins over the remembered theme; a garbled file is the defaults, never a crash."""
+setting wins over the remembered theme; a garbled file is the defaults, never a crash. And the help
+screen's defects: `[keymap]` shown as typed, `s` in the marked-rows line, j/k scroll it, ctrl+c's hint
+plain, and navigation keys the keymap can move."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import logging
 import pytest
 
 from grokdash.tui import prefs
+from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.view import SortOrder, ViewOptions
+from grokdash.tui.widgets.task_table import TaskTable
+
+from .board import plain_text
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +149,67 @@ async def test_starting_without_changing_anything_writes_nothing(every_state_sto
     async with app.run_test(size=SIZE):
         pass
     assert not prefs.prefs_path().exists()
+
+
+# ---- the help screen -----------------------------------------------------------------------------
+
+
+async def open_help(app, pilot) -> HelpScreen:
+    await pilot.press("question_mark")
+    assert isinstance(app.screen, HelpScreen)
+    return app.screen
+
+
+async def test_help_shows_keymap_as_typed_and_names_s_among_the_marked_row_keys(every_state_store, make_app):
+    app = make_app(every_state_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_help(app, pilot)
+        notes = plain_text(screen.query_one("#notes").render())
+        assert '[keymap]  copy = "y"' in notes
+        assert "copy, save, label" in notes
+
+
+async def test_j_k_and_the_arrows_scroll_the_help(every_state_store, make_app):
+    app = make_app(every_state_store)
+    async with app.run_test(size=(100, 16)) as pilot:
+        screen = await open_help(app, pilot)
+        scroll = screen.query_one("VerticalScroll")
+        assert scroll.max_scroll_y > 2
+        await pilot.press("j", "j")
+        assert scroll.scroll_y == 2
+        await pilot.press("k")
+        assert scroll.scroll_y == 1
+        await pilot.press("down")
+        assert scroll.scroll_y == 2
+        await pilot.press("up", "up")
+        assert scroll.scroll_y == 0
+        await pilot.press("end")
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("g")
+        assert scroll.scroll_y == 0
+
+
+async def test_ctrl_c_says_plainly_how_to_quit(every_state_store, make_app):
+    app = make_app(every_state_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        messages = [note.message for note in app._notifications]
+        assert messages == ["Press ctrl+q to quit."]
+
+
+def test_every_navigation_key_has_a_keymap_id():
+    ids = [binding.id for binding in TaskTable.BINDINGS]
+    assert all(ids), ids
+    assert {"cursor_up", "cursor_down", "page_up", "page_down", "top", "bottom", "mark"} <= set(ids)
+
+
+async def test_the_keymap_moves_a_navigation_key(every_state_store, make_app):
+    app = make_app(every_state_store, keymap={"cursor_down": "n,down"})  # n was "new task"
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(TaskTable)
+        before = table.cursor
+        await pilot.press("n")
+        assert table.cursor == before + 1
+        assert not [note for note in app._notifications if "keymap" in note.message]
+        assert ("n, ↓", "cursor_down") in {(row[0], row[2]) for row in app.key_help()}

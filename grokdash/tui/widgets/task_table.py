@@ -158,12 +158,13 @@ class TaskTable(ScrollView, can_focus=True):
     }
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "jump(0)", "First", show=False),
-        Binding("end,G", "jump(-1)", "Last", show=False),
+        # Each binding has an id, so [keymap] can move it (cursor_down = "n,down").
+        Binding("up,k", "cursor(-1)", "up one row", id="cursor_up", show=False),
+        Binding("down,j", "cursor(1)", "down one row", id="cursor_down", show=False),
+        Binding("pageup", "page(-1)", "up one page", id="page_up", show=False),
+        Binding("pagedown", "page(1)", "down one page", id="page_down", show=False),
+        Binding("home,g", "jump(0)", "the first row", id="top", show=False),
+        Binding("end,G", "jump(-1)", "the last row", id="bottom", show=False),
         Binding("space", "toggle_mark", "Mark", id="mark", show=False),
     ]
 
