@@ -44,11 +44,20 @@ from grokdash.tui.screens.events import EventsScreen
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
-from grokdash.tui.view import SortOrder, ViewOptions, model_medians, status_counts, visible_tasks
+from grokdash.tui.view import (
+    FILTER_FIELDS,
+    SortOrder,
+    ViewOptions,
+    filter_problems,
+    model_medians,
+    status_counts,
+    visible_tasks,
+)
 from grokdash.tui.widgets.summary import SummaryBar
 from grokdash.tui.widgets.task_table import TaskTable
 
 log = logging.getLogger(__name__)
+FILTER_PLACEHOLDER = f"filter: words, or field:value ({', '.join(FILTER_FIELDS)}), e.g. saved:no"
 
 CONNECTION_KINDS = frozenset({"network", "timeout"})
 CONNECTION_FAILURES_SHOWN = 2
@@ -148,6 +157,7 @@ class GrokdashApp(App[None]):
         Binding("p", "pause", "Pause", id="pause"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("t", "sort", "Sort", id="sort", show=False),
+        Binding("T", "sort_reverse", "Reverse sort", id="sort_reverse", show=False),
         Binding("h", "hide_finished", "Hide done", id="hide_finished", show=False),
         Binding("f", "failed_only", "Failed", id="failed_only", show=False),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
@@ -265,7 +275,7 @@ class GrokdashApp(App[None]):
         table = TaskTable(id="tasks", clock=self.clock)
         table.saved_cell = self.saved_cell
         yield table
-        yield Input(placeholder="filter: id, label, model, status or error", id="filter")
+        yield Input(placeholder=FILTER_PLACEHOLDER, id="filter")
         yield Footer()
 
     @property
@@ -424,6 +434,7 @@ class GrokdashApp(App[None]):
             self.table.empty_message = "No task matches what the view shows (escape clears the filter)."
         elif self.table.empty_message != TaskTable.EMPTY_MESSAGE and self.ready:
             self.table.empty_message = TaskTable.EMPTY_MESSAGE
+        self.table.sort = (str(options.sort), options.descending)
         self.table.set_rows(rows, medians)
         self.update_summary()
         self.refresh_footer()
@@ -434,7 +445,9 @@ class GrokdashApp(App[None]):
         """In a worker thread: everything the screen derives from all the tasks at once."""
         version = self.store.version
         tasks = self.store.tasks()
-        return version, visible_tasks(tasks, options, now), model_medians(tasks), self._count(tasks)
+        medians = model_medians(tasks)
+        rows = visible_tasks(tasks, options, now, medians, self.save_state)
+        return version, rows, medians, self._count(tasks)
 
     def _count(self, tasks: list[TrackedTask]) -> tuple[Counter[str], int, frozenset[str]]:
         """Tasks per status, how many are backing off, and the finished videos not on disk."""
@@ -526,12 +539,13 @@ class GrokdashApp(App[None]):
             parts.append(f"{not_saved} not on disk")
         if self.options.filter_text:
             parts.append(f"filter “{self.options.filter_text}”")
+            parts.extend(filter_problems(self.options.filter_text))
         if self.options.hide_finished:
             parts.append("finished hidden")
         if self.options.failed_only:
             parts.append("failed only")
-        if self.options.sort is not SortOrder.STATUS:
-            parts.append(f"by {self.options.sort}")
+        if self.options != replace(self.options, sort=SortOrder.STATUS, reverse=False):
+            parts.append(f"by {self.sort_text()}")
         return " · ".join(parts)
 
     async def tick(self) -> None:
@@ -1194,6 +1208,11 @@ class GrokdashApp(App[None]):
     async def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.options = replace(self.options, filter_text=event.value)
+            # A field the filter does not know is said where the user types, and in the summary.
+            problems = filter_problems(event.value)
+            event.input.placeholder = FILTER_PLACEHOLDER
+            event.input.tooltip = "; ".join(problems) or None
+            event.input.set_class(bool(problems), "-invalid")
             await self.rebuild()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -1214,11 +1233,26 @@ class GrokdashApp(App[None]):
             self.table.refresh()
             self.refresh_footer()
 
-    async def action_sort(self) -> None:
-        self.options = replace(self.options, sort=self.options.sort.next)
+    def sort_text(self) -> str:
+        """The sort column and its direction, as the header shows them: `id ▲`, `elapsed ▼`."""
+        return f"{self.options.sort} {'▼' if self.options.descending else '▲'}"
+
+    async def sort_by(self, order: SortOrder) -> None:
+        """Sort by `order`'s column; the same column again reverses it (k9s)."""
+        self.options = self.options.sorted_by(order)
         self._remember()
         await self.rebuild()
-        self.notify(f"Sorted by {self.options.sort}.")
+        self.notify(f"Sorted by {self.sort_text()}.")
+
+    async def action_sort(self) -> None:
+        """The next column, in the table's order, each in its own first direction."""
+        await self.sort_by(self.options.sort.next)
+
+    async def action_sort_reverse(self) -> None:
+        await self.sort_by(self.options.sort)
+
+    async def on_task_table_header_clicked(self, message: TaskTable.HeaderClicked) -> None:
+        await self.sort_by(SortOrder(message.key))
 
     async def action_hide_finished(self) -> None:
         self.options = replace(self.options, hide_finished=not self.options.hide_finished)
@@ -1251,10 +1285,11 @@ class GrokdashApp(App[None]):
         "poll": "ask the API about the selected (or marked) tasks now, even finished ones",
         "poll_all": "ask the API about every unfinished task now",
         "pause": "pause or resume polling",
-        "filter": "filter as you type (id, label, model, status, error); Enter keeps it, Esc clears",
-        "sort": "sort by status (active first), then by created, then by elapsed",
-        "hide_finished": "hide or show completed and failed tasks",
-        "failed_only": "show only tasks that failed, or whose last query failed",
+        "filter": "filter as you type: words, or status:failed model:max saved:no…; Enter keeps it",
+        "sort": "sort by the next column (status, active first, is the default); or click a header",
+        "sort_reverse": "reverse the sort (a second click on the same header does too)",
+        "hide_finished": "hide or show finished and gone tasks",
+        "failed_only": "show only tasks that failed, ended otherwise, are gone, or whose last query failed",
         "clear": "clear the filter, else the marks",
         "help": "this list",
         "events": "what happened since the dashboard opened (finished, saved, problems), newest first",
@@ -1296,7 +1331,8 @@ class GrokdashApp(App[None]):
             ("Poll all now", "Ask the API about every unfinished task now", self.action_poll_all),
             ("Pause or resume polling", "Stop or restart asking the API", self.action_pause),
             ("Filter", "Show only tasks matching some words", self.action_filter),
-            ("Sort: next order", "Status, then created, then elapsed", self.action_sort),
+            ("Sort: next column", "Status, id, label, model, age, elapsed…", self.action_sort),
+            ("Sort: reverse", "Turn the current order round", self.action_sort_reverse),
             ("Hide finished tasks", "Toggle showing completed and failed tasks", self.action_hide_finished),
             ("Failed only", "Toggle showing only tasks that failed", self.action_failed_only),
             ("Keys", "Every key and what it does", self.action_help),

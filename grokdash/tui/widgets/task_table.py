@@ -179,6 +179,13 @@ class TaskTable(ScrollView, can_focus=True):
             super().__init__()
             self.task_id = task_id
 
+    class HeaderClicked(Message):
+        """A click on a column's header: the user wants the rows sorted by it."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
     class Activated(Message):
         """A double click on a row: the user wants its details (Enter is the app's binding)."""
 
@@ -209,6 +216,8 @@ class TaskTable(ScrollView, can_focus=True):
         """The SAVED cell, from the app's saver ("queued", "42%", "partial 43%", "missing"…); None: what
         the record alone says."""
         self.empty_message = self.EMPTY_MESSAGE
+        self.sort: tuple[str, bool] = ("status", False)
+        """The column the rows are sorted by and whether from its largest value: the header's ▲ or ▼."""
 
     # ---- data -------------------------------------------------------------------------------------
 
@@ -316,7 +325,11 @@ class TaskTable(ScrollView, can_focus=True):
         self.refresh()
 
     def on_click(self, event: Click) -> None:
-        if event.y >= 1:
+        if event.y == 0:
+            key = self.column_at(event.x)
+            if key is not None:
+                self.post_message(self.HeaderClicked(key))
+        elif event.y >= 1:
             self.cursor = round(self.scroll_y) + event.y - 1
             if event.chain == 2 and self.selected is not None:
                 self.post_message(self.Activated(self.selected.id))
@@ -346,9 +359,29 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, self._drawn(self.rich_style))
         return self._row(index, columns, width)
 
+    def _columns(self) -> tuple[tuple[Column, int], ...]:
+        return layout(self.scrollable_content_region.width - GUTTER, self._id_width, self._label_width)
+
+    def column_at(self, x: int) -> str | None:
+        """The key of the column drawn at `x` (a widget's x), None between columns or in the gutter."""
+        start = GUTTER
+        for column, size in self._columns():
+            if start <= x < start + size:
+                return column.key
+            start += size + GAP
+        return None
+
     def _header(self, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
         style = self._drawn(self.get_component_rich_style("task-table--header"))
-        text = " " * GUTTER + (" " * GAP).join(set_cell_size(column.title, size) for column, size in columns)
+        key, descending = self.sort
+        titles = []
+        for column, size in columns:
+            title = column.title
+            if column.key == key:  # the sorted column: its arrow, the title cut for it if it must be
+                arrow = "▼" if descending else "▲"
+                title = f"{title} {arrow}" if len(title) + 2 <= size else title[: max(0, size - 1)] + arrow
+            titles.append(set_cell_size(title, size))
+        text = " " * GUTTER + (" " * GAP).join(titles)
         return Strip([Segment(set_cell_size(text, width), style)], width)
 
     def _row(self, index: int, columns: Sequence[tuple[Column, int]], width: int) -> Strip:
