@@ -5,7 +5,8 @@
 Starts the demo (`grokdash --demo`: the simulator in this process, a throwaway database, sample tasks),
 builds the dashboard the way `grokdash --demo` does with polling on, runs it headless at 120x32, waits
 until the first poll round has answered (a condition with a deadline, never a fixed sleep), and writes
-main.svg, details.svg, add.svg and help.svg next to this script. Takes about 5 seconds.
+main.svg, details.svg, add.svg, help.svg and recap.svg (the new-task form's recap) next to this
+script. Takes about 5 seconds.
 
 The demo's flaky-… task fails its first query and notfound-… needs three 404s in a row to be taken as
 gone; left alone, the poller's back-off takes some 13 s for both, by when no sample task is queued any
@@ -38,6 +39,9 @@ DEADLINE = 15.0
 MAX_FORCED_ROUNDS = 5
 DETAILS_OF = "sunset-bay-4k"
 TYPED_IDS = "my-video-1 my-video-2, my-video-3"
+
+
+RECAP_PROMPT = "a paper boat sailing down a rainy street"
 
 
 def build_app(demo: Demo) -> GrokdashApp:
@@ -120,6 +124,14 @@ async def make(demo: Demo) -> bool:
         await pilot.press("question_mark")
         await take(app, pilot, "help")
         await pilot.press("escape")
+
+        # The new-task form's recap: what will be sent, before anything is.
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*("space" if char == " " else char for char in RECAP_PROMPT))
+        await pilot.press("ctrl+s")
+        await take(app, pilot, "recap")
+        await pilot.press("escape", "escape", "tab", "enter")  # back, discard? (tab to Discard, enter)
     return complete
 
 
