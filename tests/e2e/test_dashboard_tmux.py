@@ -340,6 +340,11 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
 
     # ---- quit ----
     terminal.keys("first", "q")
+    terminal.wait_for(
+        "first", "the dashboard to exit or ask", lambda screen: EXITED in screen or "Quit?" in screen
+    )
+    if EXITED not in terminal.last_screen:  # a video still saving: q asks once
+        terminal.keys("first", "y")
     terminal.wait_for("first", "the dashboard to exit", lambda screen: EXITED in screen)
     assert f"{EXITED} 0" in terminal.last_screen, terminal.report()
     assert "Traceback" not in terminal.last_screen, terminal.report()
@@ -380,6 +385,12 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
     assert all_ended(terminal.last_screen), terminal.report()
 
     terminal.keys("second", "q")
+    # The control task's video may still be saving: then q asks once ("… they resume next time. Quit?").
+    terminal.wait_for(
+        "second", "the dashboard to exit or ask", lambda screen: EXITED in screen or "Quit?" in screen
+    )
+    if EXITED not in terminal.last_screen:
+        terminal.keys("second", "y")
     terminal.wait_for("second", "the second dashboard to exit", lambda screen: EXITED in screen)
     assert f"{EXITED} 0" in terminal.last_screen, terminal.report()
     mark("quit again")
