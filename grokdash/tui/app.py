@@ -1188,7 +1188,8 @@ class GrokdashApp(App[None]):
         self._poller.force(unsettled)
         self._poller.paused_until = None
         self.wake_poller()
-        self.notify(f"Asking about {len(unsettled)} unfinished tasks now.")
+        count = len(unsettled)
+        self.notify(f"Asking about {'1 unfinished task' if count == 1 else f'{count} unfinished tasks'} now.")
 
     def action_pause(self) -> None:
         if self._poller is None:
