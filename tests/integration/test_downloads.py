@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from pathlib import Path
 
 import pytest
 
 from grokdash import downloads
-from grokdash.api import GrokClient, Timeouts
-from grokdash.downloads import Downloader, DownloadError, UrlExpiredError, save_task
-from grokdash.secret import Secret
+from grokdash.api import GrokClient
+from grokdash.downloads import DownloadError, UrlExpiredError, save_task
 from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
 from grokdash.store import TaskStore
@@ -21,28 +19,6 @@ from grokdash.store import TaskStore
 pytestmark = pytest.mark.anyio
 
 VIDEO = sample_video()
-
-
-@pytest.fixture
-def store(tmp_path, clock) -> TaskStore:
-    return TaskStore(tmp_path / "tasks.json", clock=clock)
-
-
-@pytest.fixture
-async def client(sim: SimServer, sim_key: str):
-    async with GrokClient(sim.base_url, Secret(sim_key), timeouts=Timeouts(read=5)) as client:
-        yield client
-
-
-@pytest.fixture
-async def dl():
-    async with Downloader(timeouts=Timeouts(connect=5, read=5), chunk_size=4096) as downloader:
-        yield downloader
-
-
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    return tmp_path / "Downloads" / "grokdash"
 
 
 async def completed_url(client: GrokClient, clock, task_id: str) -> str:

@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from grokdash import core
 from grokdash.models import task_from_dict
-from grokdash.sim import SimServer, Timings
+from grokdash.sim import SimServer
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 
 from .cli import run_cli
-
-
-@pytest.fixture
-def done_sim() -> Iterator[SimServer]:
-    with SimServer(timings=Timings(queued_seconds=0, processing_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def videos(tmp_path: Path) -> Path:
-    return tmp_path / "videos"
 
 
 @pytest.fixture

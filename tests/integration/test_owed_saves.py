@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from grokdash.api import GrokClient, Timeouts
-from grokdash.downloads import Downloader, SaveBusyError, _VideoLock, save_task
+from grokdash.api import GrokClient
+from grokdash.downloads import SaveBusyError, _VideoLock, save_task
 from grokdash.saver import Saver, SaverSettings
 from grokdash.savestate import MISSING, OWED, PARTIAL, SAVED, describe, look_on_disk, save_state
-from grokdash.secret import Secret
 from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
 from grokdash.store import TaskStore
@@ -24,28 +23,6 @@ from grokdash.store import TaskStore
 pytestmark = pytest.mark.anyio
 
 VIDEO = sample_video()
-
-
-@pytest.fixture
-def store(tmp_path, clock) -> TaskStore:
-    return TaskStore(tmp_path / "tasks.json", clock=clock)
-
-
-@pytest.fixture
-async def client(sim: SimServer, sim_key: str):
-    async with GrokClient(sim.base_url, Secret(sim_key), timeouts=Timeouts(read=5)) as client:
-        yield client
-
-
-@pytest.fixture
-async def dl():
-    async with Downloader(timeouts=Timeouts(connect=5, read=5), chunk_size=4096) as downloader:
-        yield downloader
-
-
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    return tmp_path / "Downloads" / "grokdash"
 
 
 @pytest.fixture

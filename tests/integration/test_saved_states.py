@@ -4,40 +4,16 @@ saved, missing, expired, failed or null, worked out from the record and a look a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from grokdash.sim import SimServer, Timings
 from grokdash.sim.media import sample_etag, sample_video
 
 from .cli import run_cli
 
 VIDEO = sample_video()
 PROMPT = "a paper boat sailing down a rainy street"
-
-
-@pytest.fixture
-def done_sim() -> Iterator[SimServer]:
-    """Tasks complete as soon as they are first asked about."""
-    with SimServer(timings=Timings(queued_seconds=0, processing_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def videos(tmp_path: Path) -> Path:
-    return tmp_path / "videos"
-
-
-@pytest.fixture
-def env(done_sim: SimServer, tmp_path: Path, videos: Path) -> dict[str, str]:
-    return {
-        "GROKDASH_BASE_URL": done_sim.base_url,
-        "GROKDASH_API_KEY": "k",
-        "GROKDASH_DB": str(tmp_path / "tasks.json"),
-        "GROKDASH_DOWNLOAD_DIR": str(videos),
-    }
 
 
 def ls_json(env: dict[str, str]) -> dict[str, dict]:
@@ -145,3 +121,8 @@ def test_export_carries_the_save_state_the_request_and_the_saved_size_and_import
     again = {record["id"]: record for record in json.loads(run_cli(["export"], other).stdout)["tasks"]}
     assert again[task_id] == records[task_id]  # request, saved size and file: all read back
     assert ls_json(other)[task_id]["saved"] == "saved"
+
+
+@pytest.fixture
+def env(saving_env: dict[str, str]) -> dict[str, str]:
+    return saving_env

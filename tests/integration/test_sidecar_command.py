@@ -4,38 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from grokdash.sim import SimServer, Timings
 
 from .cli import run_cli
 
 PROMPT = "a paper boat sailing down a rainy street"
-
-
-@pytest.fixture
-def done_sim() -> Iterator[SimServer]:
-    with SimServer(timings=Timings(queued_seconds=0, processing_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def videos(tmp_path: Path) -> Path:
-    return tmp_path / "videos"
-
-
-@pytest.fixture
-def env(done_sim: SimServer, tmp_path: Path, videos: Path) -> dict[str, str]:
-    return {
-        "GROKDASH_BASE_URL": done_sim.base_url,
-        "GROKDASH_API_KEY": "k",
-        "GROKDASH_DB": str(tmp_path / "tasks.json"),
-        "GROKDASH_DOWNLOAD_DIR": str(videos),
-        "GROKDASH_INTERVAL": "0.5",
-    }
 
 
 def test_a_task_created_here_is_saved_with_its_prompt_and_request_beside_it(sim, sim_key, clock, env, videos):
@@ -81,3 +55,8 @@ def test_a_task_only_tracked_is_saved_with_what_the_answer_said(env, videos):
     # The URL without its query: the signed token stays out of a folder that may be shared.
     assert answer["video_url"].endswith("/media/clip-1.mp4")
     assert "token" not in json.dumps(sidecar)
+
+
+@pytest.fixture
+def env(saving_env: dict[str, str]) -> dict[str, str]:
+    return saving_env

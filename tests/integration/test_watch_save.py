@@ -5,40 +5,16 @@ or 1 naming each video it could not save."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from grokdash.sim import SimServer, Timings
+from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
 
 from .cli import run_cli
 
 VIDEO = sample_video()
-
-
-@pytest.fixture
-def done_sim() -> Iterator[SimServer]:
-    """Tasks complete as soon as they are first asked about."""
-    with SimServer(timings=Timings(queued_seconds=0, processing_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def videos(tmp_path: Path) -> Path:
-    return tmp_path / "videos"
-
-
-@pytest.fixture
-def env(done_sim: SimServer, tmp_path: Path, videos: Path) -> dict[str, str]:
-    return {
-        "GROKDASH_BASE_URL": done_sim.base_url,
-        "GROKDASH_API_KEY": "k",
-        "GROKDASH_DB": str(tmp_path / "tasks.json"),
-        "GROKDASH_DOWNLOAD_DIR": str(videos),
-        "GROKDASH_INTERVAL": "0.5",
-    }
 
 
 def media(sim: SimServer, task_id: str) -> list:
@@ -113,3 +89,8 @@ def test_once_with_json_prints_one_array_with_the_saved_states(env, videos):
     states = {item["id"]: item["saved"] for item in json.loads(result.stdout)}
     assert states == {"clip-1": "saved", "fail-1": None}
     assert (videos / "clip-1.mp4").read_bytes() == VIDEO
+
+
+@pytest.fixture
+def env(saving_env: dict[str, str]) -> dict[str, str]:
+    return saving_env
