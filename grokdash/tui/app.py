@@ -140,8 +140,10 @@ class GrokdashApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        # Help first: on a narrow terminal the footer is cut at the right, and ? explains the rest.
+        # Help and quit first: on a narrow terminal the footer is cut at the right (at 80 columns after
+        # Untrack), and ? explains the rest.
         Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
         Binding("a", "add", "Add", id="add"),
         Binding("n", "new_task", "New", id="new"),
         Binding("enter", "details", "Details", id="details"),
@@ -162,7 +164,6 @@ class GrokdashApp(App[None]):
         Binding("f", "failed_only", "Failed", id="failed_only", show=False),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
         Binding("e", "events", "Events", id="events", show=False),
-        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     def __init__(self, config: DashboardConfig) -> None:

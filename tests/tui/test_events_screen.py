@@ -43,3 +43,12 @@ async def test_e_before_anything_happened_says_so(store, clock):
         await board.press("e")
         await board.pilot.pause()
         assert any("Nothing has happened yet." in line for line in screen_lines(board))
+
+
+async def test_at_80_columns_the_footer_shows_help_and_quit(store, clock):
+    store.add(["t1"])
+    async with dashboard(store, clock) as board:
+        await board.pilot.resize_terminal(80, 24)
+        await board.pilot.pause()
+        footer = screen_lines(board)[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
