@@ -283,6 +283,8 @@ class Saver:
             self.queued.discard(task_id)
             self.progress.pop(task_id, None)
             self._ends[task_id] = self._ends.get(task_id, 0) + 1
+        if isinstance(result, Path):
+            await self._run_on_saved(task_id, result)
         self.on_done(task_id, result)
         self.on_change()
         self._ended.set()
@@ -302,19 +304,27 @@ class Saver:
         self._attempts.pop(task_id, None)
         self._not_before.pop(task_id, None)
         self.disk[task_id] = OnDisk(saved=True)
+
+    async def _run_on_saved(self, task_id: str, path: Path) -> None:
+        """The user's program, started in a worker thread (a fork and a stat: not the event loop's)."""
         template = self.settings.on_saved
-        if template:
-            tracked = self.store.get(task_id)
-            json_path = sidecar_path(path) if self.settings.sidecar else None
-            problem = run_on_saved(
+        if not template:
+            return
+        tracked = self.store.get(task_id)
+        json_path = sidecar_path(path) if self.settings.sidecar else None
+
+        def start() -> str | None:
+            return run_on_saved(
                 template,
                 file=path,
                 task_id=task_id,
                 label=tracked.label if tracked else None,
                 json_path=json_path if json_path is not None and json_path.exists() else None,
             )
-            if (sentence := self._reporter.report(problem)) is not None:
-                self.on_notice(sentence)
+
+        problem = await asyncio.to_thread(start)
+        if (sentence := self._reporter.report(problem)) is not None:
+            self.on_notice(sentence)
 
     # ---- until done (the commands) --------------------------------------------------------------
 

@@ -127,3 +127,19 @@ def plain_text(renderable) -> str:
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+async def details_text(board: Dashboard, task_id: str) -> str:
+    """What the details screen (enter) shows about the task; the screen is closed again."""
+    from textual.widgets import Static
+
+    from grokdash.tui.screens.details import DetailsScreen
+
+    await board.select(task_id)
+    await board.press("enter")
+    screen = board.app.screen
+    assert isinstance(screen, DetailsScreen)
+    text = plain_text(screen.query_one("#details", Static).content)
+    await board.press("escape")
+    assert not isinstance(board.app.screen, DetailsScreen)
+    return text

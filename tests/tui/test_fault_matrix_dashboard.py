@@ -12,13 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
 
 from grokdash.models import Status
 from grokdash.poller import is_gone
 from grokdash.sim import SimServer
 from grokdash.store import TaskStore
-from grokdash.tui.screens.details import DetailsScreen
 from grokdash.tui.view import state_of
 from tests.conftest import FakeClock
 from tests.faults import (
@@ -34,7 +32,7 @@ from tests.faults import (
     assert_one_sentence,
 )
 
-from .board import Dashboard, dashboard, plain_text
+from .board import Dashboard, dashboard, details_text
 
 pytestmark = pytest.mark.anyio
 
@@ -48,18 +46,6 @@ def row_text(board: Dashboard, task_id: str) -> str:
     """The task's line in the table, as drawn on the screen."""
     index = next(i for i, tracked in enumerate(board.table.rows) if tracked.id == task_id)
     return board.table.render_line(index + 1).text  # line 0 is the header
-
-
-async def details_text(board: Dashboard, task_id: str) -> str:
-    """What the details screen (enter) shows about the task; the screen is closed again."""
-    await board.select(task_id)
-    await board.press("enter")
-    screen = board.app.screen
-    assert isinstance(screen, DetailsScreen)
-    text = plain_text(screen.query_one("#details", Static).content)
-    await board.press("escape")
-    assert not isinstance(board.app.screen, DetailsScreen)
-    return text
 
 
 def fact(details: str, name: str) -> str:

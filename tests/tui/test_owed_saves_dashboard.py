@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Button, Static
+from textual.widgets import Button
 
 from grokdash.api import GrokClient
 from grokdash.config import state_dir
@@ -27,10 +27,9 @@ from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video, sized_video
 from grokdash.store import TaskStore
 from grokdash.tui.screens.confirm import ConfirmScreen
-from grokdash.tui.screens.details import DetailsScreen
 from tests.conftest import FakeClock
 
-from .board import Dashboard, dashboard, plain_text
+from .board import Dashboard, dashboard, details_text
 
 pytestmark = pytest.mark.anyio
 
@@ -81,17 +80,6 @@ def saved_whole(store: TaskStore, task_id: str, video: bytes = VIDEO) -> bool:
         return False
     path = Path(tracked.local_file)
     return path.is_file() and path.read_bytes() == video
-
-
-async def details_text(board: Dashboard, task_id: str) -> str:
-    """What the details screen (enter) shows about the task; the screen is closed again."""
-    await board.select(task_id)
-    await board.press("enter")
-    screen = board.app.screen
-    assert isinstance(screen, DetailsScreen)
-    text = plain_text(screen.query_one("#details", Static).content)
-    await board.press("escape")
-    return text
 
 
 async def looked(board: Dashboard, since: int) -> None:
