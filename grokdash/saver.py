@@ -225,7 +225,14 @@ class Saver:
         self.queued.add(task_id)
         job = asyncio.create_task(self._save(task_id), name=f"save {task_id}")
         self._jobs[task_id] = job
-        job.add_done_callback(lambda _: self._jobs.pop(task_id, None))
+        job.add_done_callback(lambda _: self._job_done(task_id, job))
+
+    def _job_done(self, task_id: str, job: asyncio.Task[None]) -> None:
+        """A save's task has ended: it is no longer busy, and whoever waits for an end hears of it now,
+        not before (a waiter woken while the task was still listed would wait for it for ever)."""
+        if self._jobs.get(task_id) is job:
+            del self._jobs[task_id]
+        self._ended.set()
 
     async def _save(self, task_id: str) -> None:
         started = self.monotonic()
@@ -268,7 +275,6 @@ class Saver:
             self._not_before[task_id] = self.monotonic() + BUSY_GAP
             self.on_busy(task_id)
             self.on_change()
-            self._ended.set()
             return
         except GrokdashError as error:
             self._failed(task_id, error)
@@ -287,7 +293,6 @@ class Saver:
             await self._run_on_saved(task_id, result)
         self.on_done(task_id, result)
         self.on_change()
-        self._ended.set()
 
     def _failed(self, task_id: str, error: GrokdashError) -> None:
         self.failures[task_id] = error
