@@ -349,3 +349,18 @@ async def test_a_command_takes_a_failure_another_run_left_a_moment_ago(
     async with command:
         await command.drain()
     assert store.get("vid-15").local_file
+
+
+async def test_a_save_is_off_the_busy_list_when_its_end_is_announced(
+    sim, client, store, clock, dl, folder, locks
+):
+    """drain waits for an end and then looks at what is still busy: an end announced while the ended
+    save was still listed made `download --all` wait for it for ever (seen in CI)."""
+    await complete(client, store, clock, "vid-16")
+    engine = saver(store, client, dl, folder, locks, clock)
+    async with engine:
+        engine.save_now(["vid-16"])
+        await engine._ended.wait()
+        still_listed = "vid-16" in engine._jobs
+    assert not still_listed
+    assert store.get("vid-16").local_file
