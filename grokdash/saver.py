@@ -105,6 +105,9 @@ class Saver:
         """Saves running, with their progress."""
         self.disk: dict[str, OnDisk] = {}
         """What the last look at the disk found, by task id (only tasks with a video)."""
+        self.disk_version = 0
+        """Counts the looks that may have changed `disk`: a whole look that found what the last one did
+        leaves it, so a caller need not redo what it derived from `disk`."""
         self.failures: dict[str, GrokdashError] = {}
         """The last failure of each video this process could not save (cleared by a later success)."""
         self._jobs: dict[str, asyncio.Task[None]] = {}
@@ -171,8 +174,12 @@ class Saver:
             found = {task_id: disk for task_id, disk in found.items() if task_id not in ended}
         if tasks is None:
             kept = {task_id: self.disk[task_id] for task_id in ended if task_id in self.disk}
-            self.disk = found | kept
+            fresh = found | kept
+            if fresh != self.disk:
+                self.disk_version += 1
+            self.disk = fresh
         else:
+            self.disk_version += 1
             for tracked in chosen:
                 self.disk.pop(tracked.id, None)
             self.disk.update(found)

@@ -696,9 +696,14 @@ class GrokdashApp(App[None]):
         if saver is None:
             return
         try:
+            seen = saver.disk_version
             await saver.look(tasks, take=self.settings.auto_download)
-            if tasks is None:
-                await self.rebuild()  # every task's state: the count of videos not saved with them
+            if tasks is None and saver.disk_version != seen:
+                # Every task's state, and the count of videos not on disk with them: redone only when
+                # the disk said something new (this runs every 30 s, over every task).
+                await self.rebuild()
+            elif tasks is None:
+                self.update_summary()
             else:
                 self._recount(tasks)
                 self.table.refresh()
