@@ -35,11 +35,12 @@ from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, 
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui import prefs
+from grokdash.tui.details_text import SaveView, Transfer
 from grokdash.tui.events import EventLog
 from grokdash.tui.screens.add import AddIdsScreen
 from grokdash.tui.screens.confirm import ConfirmScreen
 from grokdash.tui.screens.copy import CopyChoice, CopyScreen, copy_choices
-from grokdash.tui.screens.details import DetailsScreen, SaveView, Transfer
+from grokdash.tui.screens.details import DetailsScreen
 from grokdash.tui.screens.events import EventsScreen
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen

@@ -16,8 +16,9 @@ from textual.widgets import Static
 
 from grokdash.models import Task
 from grokdash.tracked import QueryFailure, TrackedTask
-from grokdash.tui.screens import details
-from grokdash.tui.screens.details import DetailsScreen, describe
+from grokdash.tui import details_text as details
+from grokdash.tui.details_text import describe
+from grokdash.tui.screens.details import DetailsScreen
 
 HOSTILE_ERROR = "bad \x1b[41mRED\x1b[0m then \x1b[2J and \u202eevil"
 
@@ -69,7 +70,7 @@ BIG = 10_000_000
 """Characters of each long text: ten megabytes, what froze the dashboard for minutes."""
 SHOWN_AT_MOST = 100_000
 """Characters a details screen may render, whatever the record holds: a bound, well above what the
-limits of details.py add up to, and a hundredth of one of the texts below."""
+limits of details_text.py add up to, and a hundredth of one of the texts below."""
 
 
 def squeezed(text: str) -> str:

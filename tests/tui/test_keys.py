@@ -20,8 +20,9 @@ from grokdash.sim import SimServer
 from grokdash.sim.media import sample_video
 from grokdash.store import StoreError, TaskStore
 from grokdash.tui.app import DashboardConfig, GrokdashApp
+from grokdash.tui.details_text import describe
 from grokdash.tui.screens.add import AddIdsScreen
-from grokdash.tui.screens.details import DetailsScreen, describe
+from grokdash.tui.screens.details import DetailsScreen
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
 from tests.integration.test_new_command import FirstCreateHeld

@@ -5,7 +5,7 @@ import pytest
 from grokdash.errors import NetworkError, NotFoundError
 from grokdash.models import Status, Task
 from grokdash.tracked import TrackedTask
-from grokdash.tui.screens.details import Transfer
+from grokdash.tui.details_text import Transfer
 from grokdash.tui.view import (
     COLUMNS,
     SortOrder,
