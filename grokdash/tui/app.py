@@ -16,6 +16,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -55,6 +56,7 @@ from grokdash.tui.view import (
     visible_tasks,
 )
 from grokdash.tui.widgets.summary import SummaryBar
+from grokdash.tui.widgets.task_details import TaskDetails
 from grokdash.tui.widgets.task_table import TaskTable
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ SAVE_LOOK_SECONDS = 30.0
 a saved file was deleted meanwhile (completions and other processes' changes are looked at at once)."""
 NAMED_IN_TOAST = 5
 """Ids a pop-up names at most (then "…")."""
+PANE_BESIDE_FROM = 150
+"""Columns from which the details pane (placed `auto`) sits beside the list rather than under it: the
+list keeps about 90, enough for its id, status, age and elapsed columns whole."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class GrokdashApp(App[None]):
     TITLE = "grokdash"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (PANE_BESIDE_FROM, "-wide")]
+    """The screen's width class: where the details pane placed `auto` sits (app.tcss)."""
 
     BINDINGS = [
         # Help and quit first: on a narrow terminal the footer is cut at the right (at 80 columns after
@@ -153,9 +160,11 @@ class GrokdashApp(App[None]):
         Binding("s", "save", "Save", id="save"),
         Binding("o", "open_video", "Open", id="open"),
         Binding("d", "remove", "Untrack", id="remove"),
+        Binding("v", "pane", "Pane", id="pane"),
+        Binding("V", "pane_place", "Move pane", id="pane_place", show=False),
         Binding("u", "undo", "Undo", id="undo", show=False),
         Binding("l", "label", "Label", id="label", show=False),
-        Binding("r", "poll", "Poll", id="poll"),
+        Binding("r", "poll", "Poll", id="poll", show=False),
         Binding("R", "poll_all", "Poll all", id="poll_all", show=False),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("slash", "filter", "Filter", id="filter"),
@@ -190,7 +199,10 @@ class GrokdashApp(App[None]):
         """Looks at the disk for owed saves done (tests wait on it)."""
         self._saved_news: list[tuple[str, Path]] = []
         self._failed_news: list[tuple[str, GrokdashError]] = []
-        """Saves that ended since the last pop-up about saves."""
+        """Saves that ended since the last pop-up about saves (of those a pop-up tells: see _save_ended)."""
+        self.saved_count = 0
+        """Videos saved since the dashboard opened: the summary counts them (a save nobody asked for
+        makes no pop-up; the events screen lists each)."""
         self._failure_told: set[str] = set()
         """Videos whose failure was said: a retry by itself that fails again is not said again."""
         self._asked: set[str] = set()
@@ -229,6 +241,10 @@ class GrokdashApp(App[None]):
         self.events = EventLog()
         """What happened since the dashboard opened (`e`): every pop-up's news, one line each."""
         self._problem_logged: str | None = None
+        self.pane_shown = False
+        """The details pane (v) is open: it shows the selected task, beside or under the list."""
+        self.pane_place = "auto"
+        """Where it sits (V moves it): `right`, `bottom`, or `auto` by the terminal's width."""
         """The sentence for the terminal after an unexpected error stopped the dashboard."""
 
     def notify(
@@ -274,15 +290,24 @@ class GrokdashApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
-        table = TaskTable(id="tasks", clock=self.clock)
-        table.saved_cell = self.saved_cell
-        yield table
+        with Container(id="workspace"):
+            table = TaskTable(id="tasks", clock=self.clock)
+            table.saved_cell = self.saved_cell
+            yield table
+            yield TaskDetails(self._lookup, self.clock, self.save_view, id="pane", empty="No task selected.")
         yield Input(placeholder=FILTER_PLACEHOLDER, id="filter")
         yield Footer()
 
     @property
     def table(self) -> TaskTable:
         return self.query_one(TaskTable)
+
+    @property
+    def pane(self) -> TaskDetails:
+        return self.query_one("#pane", TaskDetails)
+
+    def _lookup(self, task_id: str) -> TrackedTask | None:
+        return self.store.get(task_id) if self.ready else None
 
     @property
     def ready(self) -> bool:
@@ -308,10 +333,12 @@ class GrokdashApp(App[None]):
     """The view as last remembered (prefs.py); None until `_apply_prefs` has restored it."""
 
     def _apply_prefs(self) -> None:
-        """The view the user left: sort, hide-finished, failed-only; the theme setting, else the
-        remembered theme."""
+        """The view the user left: sort, hide-finished, failed-only, the details pane; the theme
+        setting, else the remembered theme."""
         remembered = prefs.load()
         self.options = replace(remembered.view, filter_text=self.options.filter_text)
+        self.pane_shown, self.pane_place = remembered.pane, remembered.pane_place
+        self._place_pane()
         theme = self.settings.theme or remembered.theme
         if theme is not None:
             if theme in self.available_themes:
@@ -328,7 +355,12 @@ class GrokdashApp(App[None]):
         """Keep the view (and `theme`, when one was just chosen) for the next start, if it changed."""
         if self._prefs is None:
             return
-        now = prefs.Prefs(theme=theme or self._prefs.theme, view=replace(self.options, filter_text=""))
+        now = prefs.Prefs(
+            theme=theme or self._prefs.theme,
+            view=replace(self.options, filter_text=""),
+            pane=self.pane_shown,
+            pane_place=self.pane_place,
+        )
         if now != self._prefs:
             prefs.save(now)
             self._prefs = now
@@ -537,6 +569,8 @@ class GrokdashApp(App[None]):
                 parts.append(f"saving {saver.running}" + (f", {queued} queued" if queued else ""))
             elif queued:  # (a save that just ended is neither: nothing to say)
                 parts.append(f"{queued} queued to save")
+        if self.saved_count:
+            parts.append(f"{self.saved_count} saved")
         if not_saved := len(self._not_on_disk - busy):
             parts.append(f"{not_saved} not on disk")
         if self.options.filter_text:
@@ -780,8 +814,10 @@ class GrokdashApp(App[None]):
             return
 
     def _save_ended(self, task_id: str, result: Path | GrokdashError) -> None:
-        """A save ended: its row shows the record as it is now, and the news waits a moment for others
-        (one pop-up for the saves that end close together)."""
+        """A save ended: its row shows the record as it is now, the summary counts it, and the news waits
+        a moment for others (one pop-up for the saves that end close together). A pop-up says a save
+        `s` asked for, and a failure; a save the dashboard took by itself is counted, not announced:
+        forty completions would otherwise bring forty pop-ups about saves."""
         fresh = self.store.get(task_id)
         if fresh is not None:
             try:
@@ -800,13 +836,16 @@ class GrokdashApp(App[None]):
         )
         if isinstance(result, Path):
             self._failure_told.discard(task_id)
-            self._saved_news.append((task_id, result))
+            self.saved_count += 1
+            if asked:  # `s` was pressed for it: its end is said; the others are counted in the summary
+                self._saved_news.append((task_id, result))
         elif asked or task_id not in self._failure_told:
             # A retry by itself that fails the same way again is not news: the row says "failed".
             self._failure_told.add(task_id)
             self._failed_news.append((task_id, result))
         if quiet and (self._saved_news or self._failed_news):
             self.set_timer(NEWS_SECONDS, self._announce_saves)
+        self._saves_changed()  # the summary's count
 
     def _save_busy(self, task_id: str) -> None:
         """Another grokdash is saving it (and records the file): news only to whoever pressed s."""
@@ -867,11 +906,11 @@ class GrokdashApp(App[None]):
             )
         selected = self._selected()
         if action == "copy_url":
-            return True if any(t.task and t.task.video_url for t in self.table.targets()) else None
+            return True if any(t.task and t.task.video_url for t in self._targets()) else None
         if action == "copy_menu":
-            return True if self.table.targets() else None
+            return True if self._targets() else None
         if action == "save":
-            can = self.saver is not None and any(self._can_save(t) for t in self.table.targets())
+            can = self.saver is not None and any(self._can_save(t) for t in self._targets())
             return True if can else None
         if action == "open_video":
             has = selected is not None and (
@@ -911,6 +950,53 @@ class GrokdashApp(App[None]):
 
     def on_task_table_cursor_moved(self, message: TaskTable.CursorMoved) -> None:
         self.refresh_footer()
+        if self.pane_shown:
+            self.pane.show(message.task_id)
+
+    # ---- the details pane ---------------------------------------------------------------------------
+
+    def _pane_beside(self) -> bool:
+        if self.pane_place == "auto":
+            return self.size.width >= PANE_BESIDE_FROM
+        return self.pane_place == "right"
+
+    def _place_pane(self) -> None:
+        """Open or close the pane, beside the list or under it, as `pane_shown` and `pane_place` say."""
+        body = self.query_one("#workspace")
+        body.set_class(self.pane_shown, "-pane")
+        for place in prefs.PANE_PLACES:  # `auto`: the screen's width class (-wide, -narrow) decides
+            body.set_class(place == self.pane_place, f"-{place}")
+        if self.pane_shown:
+            self.pane.show(self._selected().id if self._selected() else None)
+        elif self.focused is not None and self.pane in self.focused.ancestors_with_self:
+            self.table.focus()  # a closed pane keeps no focus: the keys go back to the list
+
+    def action_pane(self) -> None:
+        """Open or close the details pane; it follows the cursor, and tab moves into it to scroll."""
+        self.pane_shown = not self.pane_shown
+        self._place_pane()
+        self._remember()
+
+    def action_pane_place(self) -> None:
+        """Move the pane from beside the list to under it, or back (and open it, if it was closed)."""
+        self.pane_place = "bottom" if self._pane_beside() else "right"
+        self.pane_shown = True
+        self._place_pane()
+        self._remember()
+        self.notify("Details beside the list." if self.pane_place == "right" else "Details under the list.")
+
+    def _in_pane(self) -> bool:
+        """The focus is on the pane: the keys act on the task it shows, not on the marked rows."""
+        focused = self.focused
+        return self.pane_shown and focused is not None and self.pane in focused.ancestors_with_self
+
+    def _targets(self) -> list[TrackedTask]:
+        """What a key that acts on tasks acts on: the task the pane shows, when it has the focus; else
+        the marked rows, else the selected one."""
+        if self._in_pane():
+            shown = self.pane.shown
+            return [shown] if shown is not None else []
+        return self.table.targets()
 
     def on_task_table_activated(self, message: TaskTable.Activated) -> None:
         self.show_details(message.task_id)
@@ -1001,7 +1087,9 @@ class GrokdashApp(App[None]):
         if isinstance(self.screen, DetailsScreen):
             shown = self.store.get(self.screen.task_id)
             return ([shown] if shown else []), f"task {self.screen.task_id}"
-        targets = self.table.targets()
+        targets = self._targets()
+        if self._in_pane() and targets:
+            return targets, f"task {targets[0].id}"
         return targets, (f"{len(targets)} marked tasks" if len(targets) > 1 else "the selected task")
 
     def action_copy_url(self) -> None:
@@ -1051,7 +1139,7 @@ class GrokdashApp(App[None]):
         if saver is None:
             self.notify("Saving needs a download folder and an API key.", severity="warning")
             return
-        targets = [t for t in self.table.targets() if self._can_save(t)]
+        targets = [t for t in self._targets() if self._can_save(t)]
         if not targets:
             self.notify("No video yet: it comes when the task completes.", severity="warning")
             return
@@ -1112,7 +1200,7 @@ class GrokdashApp(App[None]):
             self.notify(target, title="Opening")
 
     def action_remove(self) -> None:
-        targets = self.table.targets()
+        targets = self._targets()
         if targets:
             self.untrack([t.id for t in targets])
 
@@ -1127,7 +1215,7 @@ class GrokdashApp(App[None]):
             return
         if removed:
             self._undo.append(removed)
-            self.table.marked.clear()
+            self.table.marked.difference_update(ids)
             await self.rebuild()
             what = removed[0].id if len(removed) == 1 else f"{len(removed)} tasks"
             self.notify(f"Stopped tracking {what}. u undoes.", title="Untracked")
@@ -1152,7 +1240,7 @@ class GrokdashApp(App[None]):
         self.notify(f"Tracking {len(records)} again.", title="Undone")
 
     def action_label(self) -> None:
-        targets = self.table.targets()
+        targets = self._targets()
         if not targets:
             return
         what = targets[0].id if len(targets) == 1 else f"{len(targets)} tasks"
@@ -1182,7 +1270,7 @@ class GrokdashApp(App[None]):
         if self._poller is None:
             self.notify(self.polling_state(), severity="warning")
             return
-        targets = self.table.targets()
+        targets = self._targets()
         self._poller.force(t.id for t in targets)
         self.wake_poller()
         self.notify(f"Asking about {targets[0].id if len(targets) == 1 else f'{len(targets)} tasks'} now.")
@@ -1236,6 +1324,8 @@ class GrokdashApp(App[None]):
             self.options = replace(self.options, filter_text="")
             self.table.focus()
             await self.rebuild()
+        elif self._in_pane():  # out of the pane, back to the list
+            self.table.focus()
         elif self.table.marked:
             self.table.marked.clear()
             self.table.refresh()
@@ -1283,6 +1373,8 @@ class GrokdashApp(App[None]):
         "add": "add task ids: paste many at once, Enter adds",
         "new": "create a task: the model's options only, confirms before it spends; tracked at once",
         "details": "details of the selected task: raw answer, error, timeline, local file",
+        "pane": "show the details beside the list, following the cursor; tab moves in, keys then act on it",
+        "pane_place": "move the details pane beside the list or under it",
         "copy": "copy the video URL (of every marked row); OSC 52, so it works over SSH",
         "copy_menu": "copy the id, the URL, the prompt, the saved file's path, or a line per task",
         "save": "save the video (of every marked row) now; resumes, never twice; retries a failed one",
@@ -1298,7 +1390,7 @@ class GrokdashApp(App[None]):
         "sort_reverse": "reverse the sort (a second click on the same header does too)",
         "hide_finished": "hide or show finished and gone tasks",
         "failed_only": "show only tasks that failed, ended otherwise, are gone, or whose last query failed",
-        "clear": "clear the filter, else the marks",
+        "clear": "clear the filter, else leave the details pane, else clear the marks",
         "help": "this list",
         "events": "what happened since the dashboard opened (finished, saved, problems), newest first",
         "quit": "quit (tracking goes on next time; asks first while videos are saving: they resume)",
@@ -1322,11 +1414,25 @@ class GrokdashApp(App[None]):
         yield from super().get_system_commands(screen)
         if not self.ready:
             return
+        if isinstance(screen, DetailsScreen):  # what its own keys do, for the task it shows
+            shown = [
+                ("Copy video URL", "Copy this task's video URL", self.action_copy_url),
+                ("Copy…", "Copy this task's id, prompt or saved path", self.action_copy_menu),
+                ("Open video", "Open the saved file, else the URL", self.action_open_video),
+                ("Run again", "Open the form filled with this task's request", self.action_run_again),
+            ]
+            for title, help_text, callback in shown:
+                yield SystemCommand(title, help_text, callback)
+            return
+        if screen is not self.screen_stack[0]:
+            return  # over another dialog the list's commands would act on rows hidden behind it
         commands = [
             ("Add task ids", "Track more tasks by id", self.action_add),
             ("New task", "Create a task with the model's options", self.action_new_task),
             ("Run again", "Open the form filled with the selected task's request", self.action_run_again),
             ("Details", "Everything about the selected task", self.action_details),
+            ("Details pane", "Show or hide the details beside the list", self.action_pane),
+            ("Move details pane", "Beside the list, or under it", self.action_pane_place),
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
             ("Copy…", "Copy the id, prompt, saved path or a line per task", self.action_copy_menu),
             ("Events", "What happened since the dashboard opened, newest first", self.action_events),

@@ -1,4 +1,5 @@
-"""The dashboard's remembered view: theme, sort, hide-finished, failed-only, kept between runs.
+"""The dashboard's remembered view: theme, sort, hide-finished, failed-only, the details pane, kept
+between runs.
 
 A small JSON file in the state folder (`config.state_dir()`), written atomically. It is a convenience,
 never a reason to stop: a missing, unreadable or garbled file gives the defaults (and a log line), a
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 PREFS_FILE = "dashboard.json"
 NOT_REMEMBERED = frozenset({"filter_text"})
 """View options that last one run only: a filter kept across runs would hide tasks without a word."""
+PANE_PLACES = ("auto", "right", "bottom")
+"""Where the details pane sits: `auto` is beside the list on a wide terminal, under it on a narrow one."""
 MAX_BYTES = 64 * 1024
 """More than this is no file grokdash wrote: it is not read."""
 
@@ -39,6 +42,10 @@ class Prefs:
     """The theme last chosen; None: none remembered."""
     view: ViewOptions = field(default_factory=ViewOptions)
     """The view options last chosen (the filter excepted: see NOT_REMEMBERED)."""
+    pane: bool = False
+    """The details pane is open."""
+    pane_place: str = "auto"
+    """Where it sits: one of PANE_PLACES."""
 
 
 def _remembered(options: ViewOptions) -> dict[str, Any]:
@@ -96,14 +103,27 @@ def load(path: Path | None = None) -> Prefs:
     if theme is not None and not (isinstance(theme, str) and theme.strip()):
         log.info("remembered view: theme %r is not a theme name, none is used", theme)
         theme = None
-    return Prefs(theme=theme, view=_restore(data.get("view")))
+    pane = data.get("pane", False)
+    if not isinstance(pane, bool):
+        log.info("remembered view: pane %r is not true or false, the pane is closed", pane)
+        pane = False
+    place = data.get("pane_place", "auto")
+    if place not in PANE_PLACES:
+        log.info("remembered view: pane_place %r is not one of %s, auto is used", place, PANE_PLACES)
+        place = "auto"
+    return Prefs(theme=theme, view=_restore(data.get("view")), pane=pane, pane_place=place)
 
 
 def save(prefs: Prefs, path: Path | None = None) -> bool:
     """Write `prefs` so a crash leaves the old file or the new one. False (and a log line) when it
     cannot be written: the dashboard goes on, it just will not remember."""
     path = prefs_path() if path is None else path
-    payload = {"theme": prefs.theme, "view": _remembered(prefs.view)}
+    payload = {
+        "theme": prefs.theme,
+        "view": _remembered(prefs.view),
+        "pane": prefs.pane,
+        "pane_place": prefs.pane_place,
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_atomically(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())

@@ -123,6 +123,11 @@ async def dashboard(
         yield board
 
 
+def screen_lines(app) -> list[str]:
+    """The app's screen as drawn, one string a line."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
 def plain_text(renderable) -> str:
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(renderable)

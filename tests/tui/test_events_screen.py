@@ -9,16 +9,9 @@ import pytest
 
 from grokdash.tui.screens.events import EventsScreen
 
-from .board import dashboard
+from .board import dashboard, screen_lines
 
 pytestmark = pytest.mark.anyio
-
-
-def screen_lines(board) -> list[str]:
-    """The screen as drawn, one string a line."""
-    return [
-        "".join(segment.text for segment in strip) for strip in board.app.screen._compositor.render_strips()
-    ]
 
 
 async def test_e_lists_what_finished_and_what_was_saved_newest_first(store, clock, sim, tmp_path: Path):
@@ -30,7 +23,7 @@ async def test_e_lists_what_finished_and_what_was_saved_newest_first(store, cloc
         await board.press("e")
         assert isinstance(board.app.screen, EventsScreen)
         await board.pilot.pause()
-        lines = [line for line in screen_lines(board) if "job-1" in line or "fail-1" in line]
+        lines = [line for line in screen_lines(board.app) if "job-1" in line or "fail-1" in line]
         kinds = [next(word for word in ("saved", "completed", "failed") if word in line) for line in lines]
         assert kinds.index("saved") < kinds.index("completed")  # newest first
         assert "failed" in kinds
@@ -42,7 +35,7 @@ async def test_e_before_anything_happened_says_so(store, clock):
     async with dashboard(store, clock) as board:
         await board.press("e")
         await board.pilot.pause()
-        assert any("Nothing has happened yet." in line for line in screen_lines(board))
+        assert any("Nothing has happened yet." in line for line in screen_lines(board.app))
 
 
 async def test_at_80_columns_the_footer_shows_help_and_quit(store, clock):
@@ -50,5 +43,5 @@ async def test_at_80_columns_the_footer_shows_help_and_quit(store, clock):
     async with dashboard(store, clock) as board:
         await board.pilot.resize_terminal(80, 24)
         await board.pilot.pause()
-        footer = screen_lines(board)[-1]
+        footer = screen_lines(board.app)[-1]
         assert "? Help" in footer and "q Quit" in footer, footer

@@ -17,6 +17,7 @@ from grokdash.tracked import TrackedTask
 from grokdash.tui.app import GrokdashApp
 from grokdash.tui.view import fit_middle, layout
 from grokdash.tui.widgets.task_table import TaskTable
+from tests.tui.board import screen_lines
 from tests.tui.conftest import T0, build_app, frozen_clock
 
 pytestmark = pytest.mark.anyio
@@ -44,10 +45,6 @@ def store(tmp_path: Path) -> TaskStore:
     store = TaskStore(tmp_path / "tasks.json", clock=frozen_clock)
     store.import_records(records())
     return store
-
-
-def screen_lines(app: GrokdashApp) -> list[str]:
-    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
 
 
 def table_lines(app: GrokdashApp) -> list[str]:

@@ -663,3 +663,23 @@ async def test_a_create_that_times_out_is_sent_once_and_said_so(store, clock):
                 assert len(posts(slow)) == 1 and store.tasks() == []
         finally:
             held.release()
+
+
+async def test_the_palette_over_a_dialog_offers_what_the_dialog_can_do_not_the_lists_commands(store, clock):
+    """ctrl+p opens everywhere; over the add dialog the list's commands (which its keys would refuse)
+    are not offered, and over the details screen only what acts on the task it shows."""
+    store.add(["a-1"])
+    async with dashboard(store, clock) as board:
+        app = board.app
+        listed = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Poll all now", "Stop tracking", "Details pane"} <= listed
+        await board.press("a")
+        assert isinstance(app.screen, AddIdsScreen)
+        over_add = {command.title for command in app.get_system_commands(app.screen)}
+        assert not over_add & {"Poll all now", "Stop tracking", "Copy video URL", "Add task ids"}
+        assert "Quit" in over_add  # Textual's own: quit and the themes stay
+        await board.press("escape", "enter")
+        assert isinstance(app.screen, DetailsScreen)
+        over_details = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Copy video URL", "Open video", "Run again"} <= over_details
+        assert "Stop tracking" not in over_details

@@ -100,7 +100,9 @@ async def test_a_task_completed_by_another_process_is_saved_with_no_key_pressed(
         await board.until(lambda: saved_whole(store, "elsewhere-1"), "the video on disk")
         await board.until(lambda: shows(board, "elsewhere-1", "saved"), "the row to read saved")
         assert len(media(sim)) == 1
-        await board.until(lambda: any("Saved elsewhere-1" in toast for toast in board.toasts()), "a toast")
+        # Nobody pressed s: the summary counts it, no pop-up covers the table.
+        await board.until(lambda: "1 saved" in board.summary(), "the summary to count it")
+        assert not any("Saved" in toast for toast in board.toasts())
 
 
 async def test_an_id_added_already_completed_is_saved(store, clock, sim, folder):
@@ -388,6 +390,7 @@ async def test_q_with_nothing_saving_quits_at_once(store, clock, sim, folder):
 async def test_saves_ending_together_share_one_pop_up_and_a_failure_is_said_once(store, clock, sim, folder):
     async with dashboard(store, clock, sim, download_dir=folder, start_polling=False) as board:
         app = board.app
+        app._asked.update(f"v-{n}" for n in range(3))  # s was pressed for them
         for n in range(3):
             app._save_ended(f"v-{n}", folder / f"v-{n}.mp4")
         app._save_ended("x-1", UrlExpiredError("the video URL of 'x-1' has expired"))
@@ -403,3 +406,23 @@ async def test_saves_ending_together_share_one_pop_up_and_a_failure_is_said_once
         app._announce_saves()
         await board.pilot.pause()
         assert len(board.toasts()) == 2
+
+
+async def test_many_completions_saved_by_themselves_make_one_pop_up_and_a_count(store, clock, sim, folder):
+    """Twelve tasks finishing in one round, each saved with no key pressed: one pop-up says they
+    completed, the summary counts the saves, and the events screen has every one."""
+    ids = [f"batch-{n}" for n in range(12)]
+    store.add(ids)
+    async with dashboard(store, clock, sim, download_dir=folder, auto_download=True) as board:
+        await board.next_round(advance=35)
+        await board.until(lambda: all(saved_whole(store, task_id) for task_id in ids), "every video on disk")
+        await board.until(lambda: "12 saved" in board.summary(), "the summary to count them")
+        board.app._announce_news()
+        board.app._announce_saves()
+        await board.pilot.pause()
+        toasts = board.toasts()
+        completions = [toast for toast in toasts if "completed" in toast]
+        assert len(completions) == 1 and completions[0].startswith("12 completed "), toasts
+        assert not any("Saved" in toast for toast in toasts), toasts
+        saved = [event for event in board.app.events.newest_first() if event.kind == "saved"]
+        assert sorted(event.task_id for event in saved) == sorted(ids)

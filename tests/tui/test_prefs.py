@@ -213,3 +213,16 @@ async def test_the_keymap_moves_a_navigation_key(every_state_store, make_app):
         assert table.cursor == before + 1
         assert not [note for note in app._notifications if "keymap" in note.message]
         assert ("n, ↓", "cursor_down") in {(row[0], row[2]) for row in app.key_help()}
+
+
+@pytest.mark.parametrize(
+    ("pane", "place"), [("yes", "right"), (1, "bottom"), (True, "left"), (True, ["right"]), (None, None)]
+)
+def test_a_pane_value_that_does_not_fit_is_dropped_alone(home, pane, place):
+    path = prefs.prefs_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"theme": "nord", "pane": pane, "pane_place": place}))
+    loaded = prefs.load()
+    assert loaded.theme == "nord"
+    assert loaded.pane is (pane if isinstance(pane, bool) else False)
+    assert loaded.pane_place == (place if place in prefs.PANE_PLACES else "auto")
