@@ -166,8 +166,8 @@ class Terminal:
         config.write_text("set -g set-clipboard on\nset -g history-limit 100\n")
         self.tmux("-f", str(config), "start-server", ";", "set", "-g", "exit-empty", "off")
 
-    def open(self, session: str, script: Path) -> None:
-        self.tmux("new-session", "-d", "-s", session, "-x", str(COLUMNS), "-y", str(LINES), str(script))
+    def open(self, session: str, script: Path, columns: int = COLUMNS, lines: int = LINES) -> None:
+        self.tmux("new-session", "-d", "-s", session, "-x", str(columns), "-y", str(lines), str(script))
 
     def capture(self, session: str) -> str:
         self.last_screen = self.tmux("capture-pane", "-p", "-t", session).stdout
@@ -252,15 +252,10 @@ def dashboard_script(tmp: Path, name: str, env: dict[str, str]) -> Path:
     return script
 
 
-def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, terminal: Terminal) -> None:
-    started = time.monotonic()
-    timings: dict[str, float] = {}
-
-    def mark(step: str) -> None:
-        timings[step] = round(time.monotonic() - started, 2)
-
+def grokdash_env(tmp_path: Path, simulator: Simulator) -> dict[str, str]:
+    """The dashboard's environment: the simulator, a private database, and private XDG folders."""
     state = tmp_path / "xdg"
-    env = {
+    return {
         "GROKDASH_BASE_URL": simulator.base_url,
         "GROKDASH_API_KEY": "e2e-key",
         "GROKDASH_DB": str(tmp_path / "tasks.json"),
@@ -273,7 +268,34 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
         "TERM": "xterm-256color",
         "LANG": "C.UTF-8",
     }
-    app_log = state / "state" / "grokdash" / "grokdash.log"
+
+
+def app_log_of(env: dict[str, str]) -> Path:
+    return Path(env["XDG_STATE_HOME"]) / "grokdash" / "grokdash.log"
+
+
+def quit_dashboard(terminal: Terminal, session: str) -> None:
+    """q, and yes when it asks (a video still saving); then the shell says how the dashboard exited."""
+    terminal.keys(session, "q")
+    terminal.wait_for(
+        session, "the dashboard to exit or ask", lambda screen: EXITED in screen or "Quit?" in screen
+    )
+    if EXITED not in terminal.last_screen:
+        terminal.keys(session, "y")
+    terminal.wait_for(session, "the dashboard to exit", lambda screen: EXITED in screen)
+    assert f"{EXITED} 0" in terminal.last_screen, terminal.report()
+    assert "Traceback" not in terminal.last_screen, terminal.report()
+
+
+def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, terminal: Terminal) -> None:
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def mark(step: str) -> None:
+        timings[step] = round(time.monotonic() - started, 2)
+
+    env = grokdash_env(tmp_path, simulator)
+    app_log = app_log_of(env)
 
     def diagnostics() -> str:
         grokdash_log = app_log.read_text(errors="replace")[-4000:] if app_log.exists() else "(none)"
@@ -339,15 +361,7 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
     assert simulator.base_url in copied
 
     # ---- quit ----
-    terminal.keys("first", "q")
-    terminal.wait_for(
-        "first", "the dashboard to exit or ask", lambda screen: EXITED in screen or "Quit?" in screen
-    )
-    if EXITED not in terminal.last_screen:  # a video still saving: q asks once
-        terminal.keys("first", "y")
-    terminal.wait_for("first", "the dashboard to exit", lambda screen: EXITED in screen)
-    assert f"{EXITED} 0" in terminal.last_screen, terminal.report()
-    assert "Traceback" not in terminal.last_screen, terminal.report()
+    quit_dashboard(terminal, "first")
     mark("quit")
     terminal.tmux("kill-session", "-t", "first")
 
@@ -384,16 +398,108 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, simulator: Simulator, term
     # Still as they were.
     assert all_ended(terminal.last_screen), terminal.report()
 
-    terminal.keys("second", "q")
     # The control task's video may still be saving: then q asks once ("… they resume next time. Quit?").
-    terminal.wait_for(
-        "second", "the dashboard to exit or ask", lambda screen: EXITED in screen or "Quit?" in screen
-    )
-    if EXITED not in terminal.last_screen:
-        terminal.keys("second", "y")
-    terminal.wait_for("second", "the second dashboard to exit", lambda screen: EXITED in screen)
-    assert f"{EXITED} 0" in terminal.last_screen, terminal.report()
+    quit_dashboard(terminal, "second")
     mark("quit again")
 
     print(f"\nfirst screen with every task final:\n{ended}\nsecond run, on start:\n{header}")
     print(f"copied: {copied}\nseen running: {sorted(seen_running)}\ntimings (s): {timings}")
+
+
+SORT_IDS = ("e2e-a10", "e2e-b", "e2e-a2", "fail-e2e-x")
+"""Tracked before the dashboard opens; sorted by id, naturally: e2e-a2 before e2e-a10."""
+WIDE = 170
+"""Columns of the terminal for the pane test: wide enough for the pane to sit beside the list."""
+
+
+def pane_title(screen: str) -> str | None:
+    """The id in the details pane's top border (`╭─ e2e-a2 ───╮`), or None when no pane is drawn."""
+    found = re.findall(r"╭─ (\S+) ─", screen)
+    return found[0] if len(found) == 1 else None
+
+
+def header_line(screen: str) -> str:
+    return next((line for line in screen.splitlines() if "STATUS" in line and "ID" in line), "")
+
+
+def test_sort_the_side_pane_copy_an_id_and_the_events_screen_in_a_real_terminal(
+    tmp_path: Path, simulator: Simulator, terminal: Terminal
+) -> None:
+    env = grokdash_env(tmp_path, simulator)
+    terminal.diagnostics = lambda: (
+        f"---- grokdash.log ----\n{app_log_of(env).read_text(errors='replace')[-4000:]}"
+        if app_log_of(env).exists()
+        else ""
+    )
+    add = subprocess.run(
+        [*grokdash_command(), "add", *SORT_IDS],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+    )
+    assert add.returncode == 0, add.stderr
+    terminal.open("keys", dashboard_script(tmp_path, "keys", env), columns=WIDE)
+
+    def all_final(screen: str) -> bool:
+        return all(row_status(screen, task_id) == "completed" for task_id in SORT_IDS[:3]) and (
+            row_status(screen, SORT_IDS[3]) == "failed"
+        )
+
+    terminal.wait_for("keys", "every task final", all_final)
+
+    # ---- sort by id (t steps from status to id), natural order; T turns it round ----
+    terminal.keys("keys", "t")
+    by_id = terminal.wait_for(
+        "keys",
+        "the id sort",
+        lambda screen: (
+            "ID ▲" in header_line(screen)
+            and row_order(screen, SORT_IDS) == ["e2e-a2", "e2e-a10", "e2e-b", "fail-e2e-x"]
+        ),
+    )
+    assert "STATUS ▲" not in header_line(by_id)
+    terminal.keys("keys", "T")
+    terminal.wait_for(
+        "keys",
+        "the id sort turned round",
+        lambda screen: (
+            "ID ▼" in header_line(screen)
+            and row_order(screen, SORT_IDS) == ["fail-e2e-x", "e2e-b", "e2e-a10", "e2e-a2"]
+        ),
+    )
+
+    # ---- the side pane follows the cursor ----
+    terminal.keys("keys", "g", "v")
+    beside = terminal.wait_for("keys", "the pane on the first row", lambda s: pane_title(s) == "fail-e2e-x")
+    pane_row = next(line for line in beside.splitlines() if "╭─ fail-e2e-x ─" in line)
+    assert pane_row.index("╭") > WIDE // 3, f"the pane is not beside the list\n{terminal.report()}"
+    assert "content moderation" in beside or "Error" in beside, terminal.report()
+    terminal.keys("keys", "j")
+    terminal.wait_for("keys", "the pane to follow the cursor", lambda s: pane_title(s) == "e2e-b")
+
+    # ---- copy the id from the copy menu: OSC 52 lands in tmux's buffer (set-clipboard on) ----
+    terminal.keys("keys", "y")
+    terminal.wait_for("keys", "the copy menu", lambda screen: "Copy, of the selected task" in screen)
+    terminal.keys("keys", "i")
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while terminal.buffer().strip() != "e2e-b":
+        assert time.monotonic() < deadline, f"tmux's buffer: {terminal.buffer()!r}\n{terminal.report()}"
+        time.sleep(POLL)
+
+    # ---- the events screen: what finished while the dashboard watched, newest first ----
+    terminal.keys("keys", "e")
+    events = terminal.wait_for("keys", "the events screen", lambda screen: "Events since" in screen)
+    lines = events.splitlines()
+    finished = [line for line in lines if re.search(r"\b(completed|failed)\b", line) and "e2e" in line]
+    assert {task_id for task_id in SORT_IDS if any(task_id in line for line in finished)} == set(SORT_IDS), (
+        terminal.report()
+    )
+    times = [m.group(0) for line in lines if (m := re.search(r"\b\d\d:\d\d:\d\d\b", line))]
+    assert times == sorted(times, reverse=True), f"not newest first\n{terminal.report()}"
+    terminal.keys("keys", "Escape")
+    terminal.wait_for(
+        "keys", "the list again", lambda screen: "Events since" not in screen and "STATUS" in screen
+    )
+
+    quit_dashboard(terminal, "keys")
