@@ -5,8 +5,9 @@
 Starts the demo (`grokdash --demo`: the simulator in this process, a throwaway database, sample tasks),
 builds the dashboard the way `grokdash --demo` does with polling on, runs it headless at 120x32, waits
 until the first poll round has answered (a condition with a deadline, never a fixed sleep), and writes
-main.svg, details.svg, add.svg, help.svg and recap.svg (the new-task form's recap) next to this
-script. Takes about 5 seconds.
+main.svg, details.svg, pane.svg (the details pane beside the list, at 160x40), add.svg, help.svg and
+recap.svg (the new-task form's recap) next to this script. Takes about 5 seconds. The state folder is a
+throwaway one: the view you left in your own dashboard (sort, theme, pane) is neither used nor changed.
 
 The demo's flaky-… task fails its first query and notfound-… needs three 404s in a row to be taken as
 gone; left alone, the poller's back-off takes some 13 s for both, by when no sample task is queued any
@@ -17,7 +18,9 @@ happened: the main screenshot then shows every state at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +37,8 @@ from grokdash.tui.widgets.task_table import TaskTable
 
 HERE = Path(__file__).resolve().parent
 SIZE = (120, 32)
+PANE_SIZE = (160, 40)
+"""Wide enough for the details pane to sit beside the list."""
 DEADLINE = 15.0
 """Seconds to wait for the first round, and then for the rounds that R starts."""
 MAX_FORCED_ROUNDS = 5
@@ -55,6 +60,7 @@ def build_app(demo: Demo) -> GrokdashApp:
         store=demo.store,
         make_client=make_client,
         interval=DEMO_INTERVAL,
+        download_dir=demo.folder / "videos",  # the demo's own folder, as `grokdash --demo` has it
         subtitle="demo: the simulated API",
         desktop_notifications=False,
     )
@@ -115,6 +121,12 @@ async def make(demo: Demo) -> bool:
         await take(app, pilot, "details")
         await pilot.press("escape")
 
+        await pilot.resize_terminal(*PANE_SIZE)
+        await pilot.press("v")
+        await take(app, pilot, "pane")
+        await pilot.press("v")
+        await pilot.resize_terminal(*SIZE)
+
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*("space" if char == " " else char for char in TYPED_IDS))
@@ -137,11 +149,13 @@ async def make(demo: Demo) -> bool:
 
 def main() -> int:
     started = time.monotonic()
-    demo = start_demo()
-    try:
-        complete = asyncio.run(make(demo))
-    finally:
-        demo.close()
+    with tempfile.TemporaryDirectory(prefix="grokdash-screenshots-") as state:
+        os.environ["XDG_STATE_HOME"] = state  # no remembered view of the user's comes in, none goes out
+        demo = start_demo()
+        try:
+            complete = asyncio.run(make(demo))
+        finally:
+            demo.close()
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0 if complete else 1
 
