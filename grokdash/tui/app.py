@@ -1343,8 +1343,15 @@ class GrokdashApp(App[None]):
         self.notify(f"Sorted by {self.sort_text()}.")
 
     async def action_sort(self) -> None:
-        """The next column, in the table's order, each in its own first direction."""
-        await self.sort_by(self.options.sort.next)
+        """The next column the table shows, in its order, each in its own first direction (a column a
+        narrow terminal leaves out is skipped: a sort by what cannot be seen looks like no order)."""
+        shown = set(self.table.column_keys())
+        order = self.options.sort.next
+        for _ in SortOrder:
+            if order in shown:
+                break
+            order = order.next
+        await self.sort_by(order)
 
     async def action_sort_reverse(self) -> None:
         await self.sort_by(self.options.sort)

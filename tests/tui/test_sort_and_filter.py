@@ -3,6 +3,7 @@ filter box and clicks on the table's header. The clock is frozen and nothing pol
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,20 @@ async def test_t_sorts_by_the_next_column_naturally_and_capital_t_reverses(bulk_
         await pilot.press("T")
         assert shown(app) == ["bulk-33", "bulk-10", "bulk-3", "bulk-2", "bulk-1"]
         assert "ID ▼" in header(app)
+
+
+async def test_at_80_columns_t_steps_through_the_columns_shown_only(bulk_store, make_app):
+    app = make_app(bulk_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown_keys = app.table.column_keys()
+        assert "model" not in shown_keys and "checked" not in shown_keys  # 80 columns leave them out
+        seen = []
+        for _ in shown_keys:
+            await pilot.press("t")
+            seen.append(str(app.options.sort))
+            assert re.search(rf"{seen[-1].upper()} ?[▲▼]", header(app)), header(app)  # its arrow shows
+        assert seen == [*shown_keys[1:], shown_keys[0]]  # round every shown column, back to status
 
 
 async def test_a_click_on_a_header_sorts_by_its_column_and_a_second_click_reverses(bulk_store, make_app):

@@ -362,6 +362,10 @@ class TaskTable(ScrollView, can_focus=True):
     def _columns(self) -> tuple[tuple[Column, int], ...]:
         return layout(self.scrollable_content_region.width - GUTTER, self._id_width, self._label_width)
 
+    def column_keys(self) -> list[str]:
+        """The keys of the columns the table's width has room for, left to right."""
+        return [column.key for column, _ in self._columns()]
+
     def column_at(self, x: int) -> str | None:
         """The key of the column drawn at `x` (a widget's x), None between columns or in the gutter."""
         start = GUTTER
