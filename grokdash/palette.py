@@ -1,6 +1,7 @@
 """How each state of a task looks: one colour and one icon per state, for every screen that shows one.
 
-A state is a status the API sent, or "new" (not asked about yet), or "gone" (not found again and again).
+A state is a status the API sent, or "new" (not asked about yet), "error" (asked about, never answered:
+every query failed), or "gone" (not found again and again).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from grokdash.models import Status
 
 COLORS = {
     "new": "bright_black",
+    "error": "red",
     Status.QUEUED: "blue",
     Status.PROCESSING: "yellow",
     Status.COMPLETED: "green",
@@ -17,6 +19,7 @@ COLORS = {
 }
 ICONS = {
     "new": "…",
+    "error": "✘",
     Status.QUEUED: "◷",
     Status.PROCESSING: "▶",
     Status.COMPLETED: "✔",
@@ -26,7 +29,7 @@ ICONS = {
 OTHER_COLOR = "magenta"
 """An undocumented status: shown as the API sent it, in a colour no documented one uses."""
 OTHER_ICON = "?"
-ALARMING = frozenset({Status.FAILED, "gone"})
+ALARMING = frozenset({Status.FAILED, "error", "gone"})
 """States drawn in bold."""
 
 

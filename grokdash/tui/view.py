@@ -356,9 +356,10 @@ def ended_badly(tracked: TrackedTask) -> bool:
 
 
 def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
+    """Tasks per state, as their STATUS cells say it (a task never answered is "error", not "new")."""
     counts: Counter[str] = Counter()
     for tracked in tasks:
-        counts[state_of(tracked)] += 1
+        counts[shown_state(tracked)] += 1
     return counts
 
 
@@ -387,8 +388,7 @@ def shown_state(tracked: TrackedTask) -> str:
 
 
 def status_icon(tracked: TrackedTask) -> str:
-    state = shown_state(tracked)
-    return palette.icon(Status.FAILED if state == "error" else state)
+    return palette.icon(shown_state(tracked))
 
 
 @dataclass(frozen=True, slots=True)

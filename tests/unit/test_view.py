@@ -2,6 +2,7 @@
 
 import pytest
 
+from grokdash import palette
 from grokdash.errors import NetworkError, NotFoundError
 from grokdash.models import Status, Task
 from grokdash.tracked import TrackedTask
@@ -21,6 +22,7 @@ from grokdash.tui.view import (
     status_counts,
     visible_tasks,
 )
+from grokdash.tui.widgets.summary import summary_text
 
 T0 = 1_764_300_000.0
 
@@ -279,8 +281,24 @@ def test_status_counts_include_new_gone_and_undocumented_statuses():
     gone = task("e")
     for n in range(3):
         gone = gone.with_error(NotFoundError("not found"), T0 + n)
+    never_answered = task("f").with_error(NetworkError("cannot connect"), T0)
     tasks = [task("a"), task("b", Status.QUEUED), task("c", "moderated"), task("d", Status.QUEUED), gone]
-    assert status_counts(tasks) == {"new": 1, "queued": 2, "moderated": 1, "gone": 1}
+    assert status_counts([*tasks, never_answered]) == {
+        "new": 1,
+        "error": 1,  # as its STATUS cell says: it was asked about, it is not new
+        "queued": 2,
+        "moderated": 1,
+        "gone": 1,
+    }
+
+
+def test_a_task_never_answered_reads_error_in_red_in_the_table_and_the_summary():
+    never_answered = task("f").with_error(NetworkError("cannot connect"), T0)
+    assert cell_text("status", never_answered, T0, {}) == "✘ error"
+    assert palette.color("error") == palette.color(Status.FAILED)  # not the muted grey of "new"
+    assert "error" in palette.ALARMING
+    line = summary_text(status_counts([never_answered, task("n")]), 2, "polling", None)
+    assert line.plain.startswith("1 new  1 error")
 
 
 def test_a_cut_cell_ends_with_an_ellipsis():

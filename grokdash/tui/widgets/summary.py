@@ -10,7 +10,7 @@ from textual.widgets import Static
 from grokdash import palette
 from grokdash.models import Status
 
-ORDER = ("new", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED, "gone")
+ORDER = ("new", "error", Status.QUEUED, Status.PROCESSING, Status.COMPLETED, Status.FAILED, "gone")
 
 
 def summary_text(

@@ -33,7 +33,7 @@ from grokdash.tui.view import (
     fit,
     fit_middle,
     layout,
-    state_of,
+    shown_state,
 )
 
 MARK = "●"
@@ -429,7 +429,7 @@ class TaskTable(ScrollView, can_focus=True):
         """The colour role of a cell (a component class's suffix, or None for the row's text colour), and
         whether it is bold."""
         if key == "status":
-            state = state_of(tracked)
+            state = shown_state(tracked)
             return ROLES.get(palette.color(state), "secondary"), state in palette.ALARMING
         if key == "saved":
             return SAVE_ROLES.get(words.partition(" ")[0]), False
