@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.color import Color, ColorParseError
 from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
@@ -36,6 +38,7 @@ from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, 
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui import prefs
+from grokdash.tui.contrast import readable
 from grokdash.tui.details_text import SaveView, Transfer
 from grokdash.tui.events import EventLog
 from grokdash.tui.screens.add import AddIdsScreen
@@ -72,6 +75,8 @@ SAVE_LOOK_SECONDS = 30.0
 a saved file was deleted meanwhile (completions and other processes' changes are looked at at once)."""
 NAMED_IN_TOAST = 5
 """Ids a pop-up names at most (then "…")."""
+NO_COLOR_TWINS = {"ansi-dark": "textual-dark", "ansi-light": "textual-light"}
+"""The truecolor theme each ANSI theme is drawn as under NO_COLOR (see `validate_theme`)."""
 PANE_BESIDE_FROM = 150
 """Columns from which the details pane (placed `auto`) sits beside the list rather than under it: the
 list keeps about 90, enough for its id, status, age and elapsed columns whole."""
@@ -346,6 +351,30 @@ class GrokdashApp(App[None]):
             else:  # a theme of another Textual version: the default, and no word on screen
                 log.info("remembered theme %r is not one of Textual's: the default is used", theme)
         self._prefs = remembered
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables, and `$readable-footer`: its text colour, moved where it must be to read
+        at MIN_CONTRAST on the footer (atom-one-dark's own text is 3.4:1 on its panel)."""
+        variables = super().get_css_variables()
+        text, background = variables.get("foreground", ""), variables.get("footer-background", "")
+        shown = text or "ansi_default"
+        if not (text.startswith("ansi_") or background.startswith("ansi_")):  # ANSI: the terminal's own
+            with contextlib.suppress(ColorParseError):
+                fore, back = Color.parse(text), Color.parse(background)
+                if self.no_color:  # the greys Textual's NO_COLOR filter will draw them as
+                    fore, back = fore.monochrome, back.monochrome
+                shown = readable(fore, back).hex
+        variables["readable-footer"] = shown
+        return variables
+
+    def validate_theme(self, theme: str) -> str:
+        """With NO_COLOR, an ANSI theme is drawn as its truecolor twin: Textual picks its NO_COLOR filter
+        once, for the theme it starts with, and that filter turns ANSI colours black (the summary and the
+        footer read black on black). No colour shows either way; only the greys differ."""
+        if self.no_color and theme in NO_COLOR_TWINS:
+            log.info("NO_COLOR: theme %s is drawn as %s", theme, NO_COLOR_TWINS[theme])
+            return NO_COLOR_TWINS[theme]
+        return theme
 
     def watch_theme(self, theme: str) -> None:
         """A theme chosen here (ctrl+p) is remembered; one the theme setting imposed is not."""

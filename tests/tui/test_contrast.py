@@ -219,3 +219,45 @@ async def test_no_color_tells_the_cursor_and_the_states_by_reverse_bold_and_icon
                     if icon in "✘!":  # failed and gone: bold, never a dim grey
                         assert status_style and status_style.bold, (theme, status_text)
                 assert any(tracked.id in text for text, _, _ in lines[1 + row])
+
+
+def widget_lines(app: GrokdashApp, widget) -> list[list[Segment]]:
+    """A widget's lines as the screen shows them, each as its segments with text."""
+    region = widget.region
+    strips = app.screen._compositor.render_strips()
+    return [
+        [segment for segment in strips[y].crop(region.x, region.right) if segment.text.strip()]
+        for y in range(region.y, region.bottom)
+    ]
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["color", "NO_COLOR"])
+async def test_the_summary_line_and_the_footer_keys_are_readable_in_every_theme(
+    store: TaskStore, no_color: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts (failed and gone in red once turned a dark grey under NO_COLOR) and the footer's keys
+    (black on black with NO_COLOR and an ANSI theme). Greyed-out keys, which say "not now", are left out."""
+    from textual.widgets import Footer
+
+    from grokdash.tui.widgets.summary import SummaryBar
+
+    no_color_env(monkeypatch, no_color)
+    app = build_app(store)
+    problems: list[str] = []
+    async with app.run_test(size=(200, len(records()) + 6)) as pilot:
+        await pilot.pause()
+        app.query_one(TaskTable).cursor = 0  # fresh-new: copy, open and save are greyed out
+        for theme in sorted(app.available_themes):
+            app.theme = theme
+            await pilot.pause()
+            summary = widget_lines(app, app.query_one(SummaryBar))
+            assert any("failed" in text for text, _, _ in summary[0]), summary
+            problems.extend(low_contrast(app, summary, f"{theme}: the summary"))
+            footer = app.query_one(Footer)
+            enabled = [key for key in footer.query("FooterKey") if not key.has_class("-disabled")]
+            assert enabled, "no key enabled in the footer"
+            for key in enabled:
+                # The palette key's ▏ is a separator, not a word.
+                words = [[seg for seg in line if seg.text.strip() != "▏"] for line in widget_lines(app, key)]
+                problems.extend(low_contrast(app, words, f"{theme}: footer key {key.key!r}"))
+    assert not problems, f"{len(problems)} under {MINIMUM}:1:\n" + "\n".join(problems[:60])

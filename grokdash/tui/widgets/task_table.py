@@ -10,11 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from rich.cells import set_cell_size
-from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.color import Color
 from textual.events import Click, Resize
 from textual.geometry import Size
 from textual.message import Message
@@ -24,6 +22,7 @@ from textual.strip import Strip
 
 from grokdash import palette
 from grokdash.tracked import TrackedTask
+from grokdash.tui.contrast import readable_style
 from grokdash.tui.view import (
     GAP,
     MAX_LABEL_WIDTH,
@@ -39,8 +38,6 @@ from grokdash.tui.view import (
 MARK = "●"
 GUTTER = 2
 """Room for the mark of a marked row."""
-MIN_CONTRAST = 4.5
-"""WCAG 2's AA contrast for text: every word of the table is drawn at least this far from its background."""
 
 ROLES = {
     "bright_black": "muted",
@@ -62,41 +59,6 @@ SAVE_ROLES = {
 """The SAVED cell of a finished video not on disk: waiting, or in trouble."""
 CELL_ROLES = {"error": "error", "checked": "muted", "age": "muted", "model": "muted"}
 """Columns drawn in a role of their own (the least useful ones muted, not dim: dim is unreadable)."""
-
-
-def luminance(color: Color) -> float:
-    """WCAG 2's relative luminance."""
-
-    def linear(value: int) -> float:
-        channel = value / 255
-        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
-
-    return 0.2126 * linear(color.r) + 0.7152 * linear(color.g) + 0.0722 * linear(color.b)
-
-
-def contrast(one: Color, two: Color) -> float:
-    """WCAG 2's contrast ratio, 1 (none) to 21 (black on white)."""
-    light, dark = sorted((luminance(one), luminance(two)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
-
-
-def readable(text: Color, background: Color) -> Color:
-    """`text`, or the nearest colour to it that keeps MIN_CONTRAST with `background`: lighter if it is
-    lighter than the background and white would do, else darker (black or white always does)."""
-    if contrast(text, background) >= MIN_CONTRAST:
-        return text
-    black, white = Color(0, 0, 0), Color(255, 255, 255)
-    extreme = white if luminance(text) >= luminance(background) else black
-    if contrast(extreme, background) < MIN_CONTRAST:
-        extreme = black if extreme is white else white
-    low, high = 0.0, 1.0
-    for _ in range(12):
-        middle = (low + high) / 2
-        if contrast(text.blend(extreme, middle), background) >= MIN_CONTRAST:
-            high = middle
-        else:
-            low = middle
-    return text.blend(extreme, high)
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -457,28 +419,5 @@ class TaskTable(ScrollView, can_focus=True):
         return style
 
     def _drawn(self, style: Style) -> Style:
-        """`style` with its text colour moved, where it must be, to keep MIN_CONTRAST with its background,
-        as the terminal will show them: ANSI colours through the app's terminal theme, greys with NO_COLOR
-        (Textual's monochrome filter). With NO_COLOR on an ANSI theme, no colour at all: that filter
-        turns ANSI colours black, and the terminal's own default colours are readable."""
-        theme = self.app.ansi_theme
-        background = style.bgcolor or RichColor.default()
-        text = style.color or RichColor.default()
-        if self.app.no_color and (background.is_system_defined or text.is_system_defined):
-            return style.without_color
-        back = Color.from_rich_color(background, theme, foreground=False, ansi=False)
-        fore = Color.from_rich_color(text, theme, foreground=True, ansi=False)
-        if self.app.no_color:
-            back, fore = back.monochrome, fore.monochrome
-        if contrast(fore, back) >= MIN_CONTRAST:
-            return style
-        if text.is_system_defined and not self.app.no_color:
-            # An ANSI theme: keep to the terminal's palette where one of its colours is readable.
-            candidates = [
-                (contrast(Color.from_rich_color(option, theme, ansi=False), back), option)
-                for option in (RichColor.default(), *map(RichColor.parse, ("black", "bright_white", "white")))
-            ]
-            best_ratio, best = max(candidates, key=lambda candidate: candidate[0])
-            if best_ratio >= MIN_CONTRAST:
-                return style + Style(color=best)
-        return style + Style(color=readable(fore, back).rich_color)
+        """`style` as the terminal will show it, at a readable contrast (see `contrast.readable_style`)."""
+        return readable_style(style, self.app.ansi_theme, no_color=self.app.no_color)
