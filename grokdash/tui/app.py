@@ -205,9 +205,10 @@ class GrokdashApp(App[None]):
         self._saved_news: list[tuple[str, Path]] = []
         self._failed_news: list[tuple[str, GrokdashError]] = []
         """Saves that ended since the last pop-up about saves (of those a pop-up tells: see _save_ended)."""
-        self.saved_count = 0
+        self.saved_ids: set[str] = set()
         """Videos saved since the dashboard opened: the summary counts them (a save nobody asked for
-        makes no pop-up; the events screen lists each)."""
+        makes no pop-up; the events screen lists each). A set: `s` on a video already on disk ends
+        in a save too, and must not count it again."""
         self._failure_told: set[str] = set()
         """Videos whose failure was said: a retry by itself that fails again is not said again."""
         self._asked: set[str] = set()
@@ -598,8 +599,8 @@ class GrokdashApp(App[None]):
                 parts.append(f"saving {saver.running}" + (f", {queued} queued" if queued else ""))
             elif queued:  # (a save that just ended is neither: nothing to say)
                 parts.append(f"{queued} queued to save")
-        if self.saved_count:
-            parts.append(f"{self.saved_count} saved")
+        if self.saved_ids:
+            parts.append(f"{len(self.saved_ids)} saved")
         if not_saved := len(self._not_on_disk - busy):
             parts.append(f"{not_saved} not on disk")
         if self.options.filter_text:
@@ -865,7 +866,7 @@ class GrokdashApp(App[None]):
         )
         if isinstance(result, Path):
             self._failure_told.discard(task_id)
-            self.saved_count += 1
+            self.saved_ids.add(task_id)
             if asked:  # `s` was pressed for it: its end is said; the others are counted in the summary
                 self._saved_news.append((task_id, result))
         elif asked or task_id not in self._failure_told:
@@ -1183,7 +1184,22 @@ class GrokdashApp(App[None]):
             self.notify(f"Already saving {what}.")
 
     async def action_quit(self) -> None:
-        """Quit; with saves running, ask once first (their partial files stay, for a resume)."""
+        """Quit; with a prompt typed in the form and not sent, or with saves running, ask once first
+        (the partial files of saves stay, for a resume)."""
+        if isinstance(self.screen, ConfirmScreen):
+            return  # asked already
+        if any(isinstance(screen, NewTaskScreen) and screen.typed_prompt() for screen in self.screen_stack):
+
+            def answered_form(quit_now: bool | None) -> None:
+                if quit_now:
+                    self.call_later(self._quit_unless_saving)
+
+            question = "The prompt typed in the form is not sent. Quit and lose it?"
+            self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay", safe_default=True), answered_form)
+            return
+        await self._quit_unless_saving()
+
+    async def _quit_unless_saving(self) -> None:
         busy = self.saver.busy if self.saver is not None else 0
         if not busy:
             self.exit()
@@ -1347,14 +1363,14 @@ class GrokdashApp(App[None]):
 
     async def action_clear(self) -> None:
         field_ = self.query_one("#filter", Input)
-        if field_.value or field_.display:
+        if self._in_pane():  # out of the pane, back to the list; the filter stays
+            self.table.focus()
+        elif field_.value or field_.display:
             field_.value = ""
             field_.display = False
             self.options = replace(self.options, filter_text="")
             self.table.focus()
             await self.rebuild()
-        elif self._in_pane():  # out of the pane, back to the list
-            self.table.focus()
         elif self.table.marked:
             self.table.marked.clear()
             self.table.refresh()
@@ -1368,8 +1384,7 @@ class GrokdashApp(App[None]):
         """Sort by `order`'s column; the same column again reverses it (k9s)."""
         self.options = self.options.sorted_by(order)
         self._remember()
-        await self.rebuild()
-        self.notify(f"Sorted by {self.sort_text()}.")
+        await self.rebuild()  # the header's arrow and the summary say it: no pop-up per press
 
     async def action_sort(self) -> None:
         """The next column the table shows, in its order, each in its own first direction (a column a

@@ -211,7 +211,7 @@ async def test_a_task_created_when_the_disk_cannot_take_it_is_named_not_lost(sto
         assert isinstance(form, NewTaskScreen)
         await type_keys(board, "a red fox in fresh snow")
         await board.press("ctrl+s")  # asks
-        await board.press("ctrl+s")  # spends
+        await board.press("tab", "enter")  # "Yes, create it": spends
         posts = lambda: [record for record in sim.log.records() if record.method == "POST"]  # noqa: E731
         await board.until(lambda: toasted(board, "Created "), "the created id to be said")
         assert len(posts()) == 1

@@ -152,3 +152,18 @@ async def test_at_80_by_24_the_pane_sits_under_the_list_and_the_footer_keeps_hel
         assert pane.y >= table.bottom and table.height >= 5
         footer = screen_lines(board.app)[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
+
+
+async def test_escape_in_the_pane_goes_back_to_the_list_and_keeps_the_filter(store, clock):
+    done(store, clock, "beach-1")
+    done(store, clock, "forest-2")
+    async with dashboard(store, clock) as board:
+        await board.press("slash")
+        await board.pilot.press(*"beach", "enter")
+        await board.pilot.pause()
+        assert board.row_ids() == ["beach-1"]
+        await board.press("v", "tab")
+        assert board.app.focused is pane_of(board)
+        await board.press("escape")
+        assert board.app.focused is board.table
+        assert board.row_ids() == ["beach-1"] and board.app.options.filter_text == "beach"

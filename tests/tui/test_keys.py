@@ -547,7 +547,7 @@ async def test_n_creates_a_task_after_one_confirmation_and_tracks_it(store, cloc
         await board.press("ctrl+s")
         assert posts(sim) == [], "the first press only asks"
         assert "billed" in str(form.query_one("#create", Button).label)
-        await board.press("ctrl+s")
+        await board.press("tab", "enter")  # from Back to "Yes, create it (this is billed)"
         await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
         assert len(posts(sim)) == 1
         created = board.table.selected
@@ -640,7 +640,7 @@ async def test_run_again_opens_the_form_filled_with_the_request(store, clock, si
 async def test_a_created_task_is_polled_until_it_completes(store, clock, sim):
     async with dashboard(store, clock, sim) as board:
         await open_form(board, "a kite over a beach")
-        await board.press("ctrl+s", "ctrl+s")
+        await board.press("ctrl+s", "tab", "enter")  # the recap, then its "Yes, create it"
         await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
         created = board.table.selected.id
         await board.next_round(advance=35)
@@ -653,7 +653,7 @@ async def test_a_create_that_times_out_is_sent_once_and_said_so(store, clock):
         try:
             async with dashboard(store, clock, slow, read_timeout=0.3, start_polling=False) as board:
                 form = await open_form(board, "a kite over a beach")
-                await board.press("ctrl+s", "ctrl+s")
+                await board.press("ctrl+s", "tab", "enter")
                 problems = form.query_one("#problems", Static)
                 await board.until(lambda: "may have been created" in str(problems.render()), "the timeout")
                 assert form.query_one("#create", Button).disabled  # look before trying again

@@ -362,6 +362,19 @@ async def test_the_recap_starts_on_back_and_says_everything_that_will_be_sent(st
         assert focused(board) == "back" and posts(sim) == []
 
 
+async def test_ctrl_s_pressed_twice_or_held_sends_nothing_only_yes_does(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board)
+        await type_text(board, "a lantern on a lake")
+        await board.press("ctrl+s", "ctrl+s", "ctrl+s")  # a habit, or a key held down
+        assert form.in_recap and posts(sim) == []
+        assert "ctrl+s" not in recap(form)  # the recap names the one way to send
+        await board.press("tab")
+        assert focused(board) == "create"
+        await board.press("enter")
+        await board.until(lambda: len(posts(sim)) == 1, "the one create")
+
+
 async def test_escape_asks_before_throwing_a_typed_prompt_away_and_closes_an_empty_form(store, clock, sim):
     async with dashboard(store, clock, sim) as board:
         form = await open_form(board)
@@ -393,6 +406,24 @@ async def test_escape_asks_before_throwing_a_typed_prompt_away_and_closes_an_emp
         await open_form(board)  # nothing typed: escape closes at once
         await board.press("escape")
         assert not isinstance(board.app.screen, (NewTaskScreen, ConfirmScreen))
+
+
+async def test_quit_from_the_palette_over_a_typed_prompt_asks_first(store, clock, sim):
+    async with dashboard(store, clock, sim) as board:
+        form = await open_form(board)
+        await type_text(board, "a red fox")
+        await board.app.action_quit()  # what the palette's Quit runs
+        await board.pilot.pause()
+        asked = board.app.screen
+        assert isinstance(asked, ConfirmScreen) and focused(board) == "no"  # a stray enter stays
+        await board.press("enter")
+        assert board.app.screen is form and board.app.is_running
+        assert form.query_one("#prompt", TextArea).text == "a red fox"
+        await board.app.action_quit()
+        await board.pilot.pause()
+        await tab(board, "yes")
+        await board.press("enter")
+        await board.until(lambda: not board.app.is_running, "the dashboard to close")
 
 
 async def test_ctrl_p_opens_the_palette_over_the_form(store, clock, sim):

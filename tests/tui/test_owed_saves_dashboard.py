@@ -426,3 +426,20 @@ async def test_many_completions_saved_by_themselves_make_one_pop_up_and_a_count(
         assert not any("Saved" in toast for toast in toasts), toasts
         saved = [event for event in board.app.events.newest_first() if event.kind == "saved"]
         assert sorted(event.task_id for event in saved) == sorted(ids)
+
+
+async def test_s_again_on_a_video_on_disk_counts_it_once(store, clock, sim, folder):
+    store.add(["again-1"])
+    async with dashboard(store, clock, sim, download_dir=folder) as board:
+        await board.next_round(advance=35)
+        await board.select("again-1")
+        for presses in range(1, 4):
+            await board.press("s")
+            await board.until(lambda: saved_whole(store, "again-1"), "the video on disk")
+            await board.until(lambda: "again-1" not in board.app.saving, "the save to end")
+            await board.until(
+                lambda presses=presses: sum("Saved again-1" in t for t in board.toasts()) >= presses,
+                "its toast",
+            )
+        assert "1 saved" in board.summary(), board.summary()
+        assert len(media(sim)) == 1  # the file on disk was recognised, not fetched again

@@ -124,7 +124,7 @@ async def test_the_dashboard_never_shows_logs_stores_or_exports_the_key(
         await board.pilot.pause()
         await board.screenshot()
         await board.press("ctrl+s")
-        await board.press("ctrl+s")
+        await board.press("tab", "enter")  # "Yes, create it"
         await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
         assert [record.method for record in sim.log.records()].count("POST") == 1
         await board.screenshot()

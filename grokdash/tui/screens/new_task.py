@@ -3,8 +3,8 @@
 Tab and shift+tab move through every field and button (tab in a text box moves on, it never types a
 tab); down opens a list, the arrows choose, enter picks. Nothing is spent by accident: enter on a field
 never sends, and ctrl+s (or the Review button) shows a recap of what will be sent and how it is billed,
-with the focus on Back; only "Yes, create it" there, or ctrl+s a second time, sends. Escape with a
-typed prompt asks before it throws it away.
+with the focus on Back; only "Yes, create it" there sends (a second ctrl+s does nothing: a key held or
+pressed twice from habit must not spend). Escape with a typed prompt asks before it throws it away.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ class NewTaskScreen(ModalScreen[Task | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("escape", "back", "Back"),
         Binding("ctrl+s", "review", "Review"),
-        Binding("ctrl+s", "create", "Create (billed)"),
     ]
 
     def __init__(self, send: Send, request: CreateRequest | None = None) -> None:
@@ -275,7 +274,8 @@ class NewTaskScreen(ModalScreen[Task | None]):
             grid.add_row(name, Text(value))  # Text: what was typed is never read as markup
         head = Text("Check before you create it: this task is billed.", style="bold")
         foot = Text(
-            f'"{YES_LABEL}" or ctrl+s sends it, once; Back or escape returns to the form.', style="dim"
+            f'Only "{YES_LABEL}" sends it, once (tab, then enter); Back or escape returns to the form.',
+            style="dim",
         )
         return Group(head, Text(""), grid, Text(""), foot)
 
@@ -332,7 +332,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
 
     # ---- leaving ----------------------------------------------------------------------------------
 
-    def _typed_prompt(self) -> bool:
+    def typed_prompt(self) -> bool:
         """A prompt that escape would throw away: typed here, and not sent yet."""
         prompt = self.query_one("#prompt", TextArea).text.strip()
         return bool(prompt) and prompt != self._initial.prompt.strip() and not self._maybe_created
@@ -341,7 +341,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
     def action_cancel(self) -> None:
         if self._sending or self._asking:
             return
-        if not self._typed_prompt():
+        if not self.typed_prompt():
             self.dismiss(None)
             return
 
