@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from grokdash import __version__, core
+from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
@@ -87,7 +87,7 @@ def _settings(
     for warning in settings.warnings if echo_warnings else ():
         click.echo(f"grokdash: warning: {warning}", err=True)
     setup_logging(settings.api_key)
-    log.info("grokdash %s (database %s, base URL %s)", ctx.command_path, settings.db, settings.base_url)
+    log.info("%s (database %s, base URL %s)", ctx.command_path, settings.db, settings.base_url)
     return settings
 
 
@@ -134,6 +134,8 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
     running_demo: Demo | None = None
     if demo:
         running_demo = start_demo()
+        # The line above named the configured database and API; the demo uses neither.
+        log.info("the demo: database %s, simulator at %s", running_demo.store.path, running_demo.base_url)
         store, interval, subtitle = running_demo.store, DEMO_INTERVAL, "demo: the simulated API"
         base_url, key = running_demo.base_url, Secret(DEMO_KEY)
     else:
@@ -888,6 +890,11 @@ def _describe_request(request: CreateRequest) -> list[str]:
     is_flag=True,
     help="Create without asking. Needed when standard input is not a terminal.",
 )
+@click.option(
+    "--over-budget",
+    is_flag=True,
+    help="Create it even when it would pass budget_per_day (or its model has no price to check it by).",
+)
 @settings_options
 @click.pass_context
 def new(
@@ -900,6 +907,7 @@ def new(
     image_urls: tuple[str, ...],
     label: str | None,
     yes: bool,
+    over_budget: bool,
     **flags: Any,
 ) -> int:
     """Create a Grok video task, track it at once, and print its id on standard output.
@@ -912,6 +920,10 @@ def new(
     The request is sent once and never again: when the connection fails after it may have reached the
     server, it is kept in a file in the state folder so you can check with the provider before trying
     again (exit status 1). A refusal by the server is shown in its own words (exit status 1).
+
+    With [prices] in the config file the estimated price is shown; with budget_per_day too, a task
+    that would pass the day's budget is refused before anything is sent (exit status 2) unless
+    --over-budget.
     """
     settings = _settings(ctx, flags)
     rules = MODELS[model]
@@ -933,8 +945,16 @@ def new(
     settings.require_key()
     store = _open_store(settings)  # a broken database shows up before any money is spent
 
+    estimated = spend.estimate(request, store.tasks(), settings.prices, settings.budget_per_day, time.time())
+    problem = spend.budget_problem(estimated, request.model)
+    if problem is not None and not over_budget:
+        raise spend.BudgetError(problem)
     for line in _describe_request(request):
         click.echo(line, err=True)
+    if settings.prices or settings.budget_per_day is not None:
+        click.echo(f"  estimated price: {estimated.describe()}", err=True)
+    if problem is not None:
+        click.echo("grokdash: note: past today's budget, on purpose (--over-budget)", err=True)
     for doubt in request_problems(request, strict=True):  # what only the second provider page allows
         click.echo(f"grokdash: note: the provider's main page says {doubt}; the server may refuse", err=True)
     if not yes:

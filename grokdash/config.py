@@ -25,6 +25,7 @@ from grokdash.aftersave import check_template
 from grokdash.api import DEFAULT_BASE_URL
 from grokdash.desktop import split_command
 from grokdash.errors import UsageError, printable
+from grokdash.rules import MODELS
 from grokdash.secret import Secret
 
 APP_NAME = "grokdash"
@@ -199,6 +200,42 @@ def _keymap(value: Any) -> dict[str, str]:
     return keymap
 
 
+def _amount(value: Any, what: str) -> float:
+    """A price or a budget: a finite number, 0 or more (in the user's own currency)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be {what}: a number, 0 or more")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"must be {what}: a number, 0 or more") from None
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"must be {what}: a number, 0 or more")
+    return number
+
+
+def _prices(value: Any) -> dict[str, float]:
+    """`[prices]`: model → its price, per second of video or per call, as the model is billed."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table of models and prices, like [prices] grok_video3 = 0.05")
+    prices: dict[str, float] = {}
+    for model, price in value.items():
+        entry = _toml_key(str(model))
+        if model in SPECS:  # TOML puts every key after [prices] in the table: a common slip
+            raise _EntryError(entry, f"is a setting, not a model: move {model} above [prices]", price)
+        if model not in MODELS:
+            raise _EntryError(entry, f"is no model grokdash knows ({', '.join(MODELS)})", price)
+        billed = "per second of video" if MODELS[model].billing == "per_second" else "per call"
+        try:
+            prices[model] = _amount(price, f"its price {billed}")
+        except ValueError as error:
+            raise _EntryError(entry, str(error), price) from None
+    return prices
+
+
+def _budget(value: Any) -> float:
+    return _amount(value, "the most to spend a day, in the unit of [prices]")
+
+
 def _number_at_least(minimum: float) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         if isinstance(value, bool):
@@ -344,6 +381,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
         env="GROKDASH_ON_SAVED",
     ),
     SettingSpec(
+        "prices",
+        _prices,
+        dict,
+        "what each model costs, per second or per call as it is billed (config file only, a [prices] table)",
+    ),
+    SettingSpec(
+        "budget_per_day",
+        _budget,
+        lambda: None,
+        "the most the tasks grokdash creates may cost a day, at [prices]; unset: no budget",
+        env="GROKDASH_BUDGET_PER_DAY",
+    ),
+    SettingSpec(
         "theme",
         _theme,
         lambda: None,
@@ -381,6 +431,10 @@ class Settings:
     """Write `<video>.json` (id, prompt, request, answer) beside each saved video."""
     on_saved: str | None = None
     """A command line run after each save (`aftersave.run_on_saved`); None: nothing is run."""
+    prices: dict[str, float] = field(default_factory=dict, hash=False)
+    """Model → price per second or per call (`[prices]`); empty: grokdash knows no price."""
+    budget_per_day: float | None = None
+    """The most the tasks grokdash creates may cost a day, at `prices`; None: no budget."""
     theme: str | None = None
     """The dashboard's theme (one of THEMES); None: the one remembered from the last run, else
     textual-dark."""

@@ -22,9 +22,9 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
-from grokdash import core, desktop
+from grokdash import core, desktop, spend
 from grokdash.api import GrokClient, preload_transport
 from grokdash.config import Settings, default_settings
 from grokdash.downloads import Downloader
@@ -58,6 +58,7 @@ from grokdash.tui.view import (
     status_counts,
     visible_tasks,
 )
+from grokdash.tui.widgets.footer import FittingFooter
 from grokdash.tui.widgets.summary import SummaryBar
 from grokdash.tui.widgets.task_details import TaskDetails
 from grokdash.tui.widgets.task_table import TaskTable
@@ -302,7 +303,7 @@ class GrokdashApp(App[None]):
             yield table
             yield TaskDetails(self._lookup, self.clock, self.save_view, id="pane", empty="No task selected.")
         yield Input(placeholder=FILTER_PLACEHOLDER, id="filter")
-        yield Footer()
+        yield FittingFooter()
 
     @property
     def table(self) -> TaskTable:
@@ -928,12 +929,12 @@ class GrokdashApp(App[None]):
         if len(self.screen_stack) > 1:
             # A dialog is open: its keys are its own (tab moves between its fields and buttons);
             # details borrows copy and open, for its task.
-            return isinstance(self.screen, DetailsScreen) and action in (
-                "copy_url",
-                "copy_menu",
-                "open_video",
-                "run_again",
-            )
+            if not isinstance(self.screen, DetailsScreen):
+                return False
+            if action == "run_again":  # greyed out for a task not created here
+                shown = self.store.get(self.screen.task_id)
+                return True if shown is not None and shown.request else None
+            return action in ("copy_url", "copy_menu", "open_video")
         selected = self._selected()
         if action == "copy_url":
             return True if any(t.task and t.task.video_url for t in self._targets()) else None
@@ -1042,7 +1043,23 @@ class GrokdashApp(App[None]):
         if self._client is None:
             self.notify(f"Creating tasks needs an API key: {self.polling_state()}", severity="warning")
             return
-        self.push_screen(NewTaskScreen(self.create_task, request), self._created)
+        self.push_screen(NewTaskScreen(self.create_task, request, self.estimate), self._created)
+
+    _day_spend: tuple[int, tuple[int, int, int], spend.DaySpend] | None = None
+    """(store version, day, what that day's created tasks cost): the form asks at every key typed."""
+
+    def estimate(self, request: CreateRequest) -> spend.Estimate | None:
+        """What `request` would cost by the user's [prices], and the day's spend and budget; None when
+        neither prices nor a budget are set (the form then says nothing of a price)."""
+        settings = self.settings
+        if not settings.prices and settings.budget_per_day is None:
+            return None
+        now = self.clock()
+        key = (self.store.version, spend.day_of(now))
+        if self._day_spend is None or self._day_spend[:2] != key:
+            self._day_spend = (*key, spend.spent_on(self.store.tasks(), settings.prices, now))
+        today = self._day_spend[2]
+        return spend.Estimate(spend.request_price(request, settings.prices), today, settings.budget_per_day)
 
     def action_run_again(self) -> None:
         selected = self._selected()
@@ -1414,7 +1431,7 @@ class GrokdashApp(App[None]):
         await self.rebuild()
 
     def action_events(self) -> None:
-        self.push_screen(EventsScreen(self.events.newest_first()))
+        self.push_screen(EventsScreen(self.events))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -26,9 +26,12 @@ class Event:
 class EventLog:
     def __init__(self, kept: int = KEPT) -> None:
         self._events: deque[Event] = deque(maxlen=kept)
+        self.added = 0
+        """Events added since the start (the kept ones may be fewer): it changes with every event."""
 
     def add(self, at: float, kind: str, task_id: str | None, text: str) -> None:
         self._events.append(Event(at, kind, task_id, text))
+        self.added += 1
 
     def newest_first(self) -> list[Event]:
         return list(reversed(self._events))

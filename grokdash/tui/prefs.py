@@ -90,7 +90,8 @@ def load(path: Path | None = None) -> Prefs:
             if path.exists():
                 log.warning("remembered view %s is not a regular file: the defaults are used", path)
             return Prefs()
-        raw = path.read_bytes()[: MAX_BYTES + 1]
+        with path.open("rb") as file:  # no more than the limit is read, whatever the file's size
+            raw = file.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             raise ValueError(f"larger than {MAX_BYTES} bytes")
         data = json.loads(raw.decode("utf-8"))

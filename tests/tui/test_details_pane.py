@@ -167,3 +167,21 @@ async def test_escape_in_the_pane_goes_back_to_the_list_and_keeps_the_filter(sto
         await board.press("escape")
         assert board.app.focused is board.table
         assert board.row_ids() == ["beach-1"] and board.app.options.filter_text == "beach"
+
+
+async def test_j_k_g_and_G_scroll_the_focused_pane_as_they_move_in_the_list(store, clock):
+    store.add(["long-1"], request={"model": "grok_video3", "prompt": "x"})
+    answer = Task(id="long-1", status="failed", error="y" * 4000)
+    store.update({"long-1": lambda old: old.with_answer(answer, clock())})
+    async with dashboard(store, clock) as board:
+        await board.pilot.resize_terminal(100, 24)
+        await board.press("v", "tab")
+        pane = pane_of(board)
+        await board.press("j")
+        assert pane.scroll_y == 1
+        await board.press("G")
+        assert pane.scroll_y == pane.max_scroll_y > 1
+        await board.press("k")
+        assert pane.scroll_y == pane.max_scroll_y - 1
+        await board.press("g")
+        assert pane.scroll_y == 0

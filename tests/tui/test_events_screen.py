@@ -31,11 +31,17 @@ async def test_e_lists_what_finished_and_what_was_saved_newest_first(store, cloc
         assert not isinstance(board.app.screen, EventsScreen)
 
 
-async def test_e_before_anything_happened_says_so(store, clock):
+async def test_e_before_anything_happened_says_so_and_what_happens_while_it_is_open_shows(store, clock):
     async with dashboard(store, clock) as board:
         await board.press("e")
         await board.pilot.pause()
         assert any("Nothing has happened yet." in line for line in screen_lines(board.app))
+        board.app.events.add(clock(), "completed", "late-1", "a kite")
+        screen = board.app.screen
+        assert isinstance(screen, EventsScreen)
+        screen.refresh_events()  # what its once-a-second redraw does
+        await board.pilot.pause()
+        assert any("late-1" in line and "completed" in line for line in screen_lines(board.app))
 
 
 async def test_at_80_columns_the_footer_shows_help_and_quit(store, clock):
@@ -45,3 +51,12 @@ async def test_at_80_columns_the_footer_shows_help_and_quit(store, clock):
         await board.pilot.pause()
         footer = screen_lines(board.app)[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
+        # Each key shown is whole: the last one before the palette's ends with its word, not a bare key.
+        keys_part = footer.split("▏")[0].rstrip()
+        descriptions = {b.description for b in board.app.BINDINGS if b.show}
+        assert any(keys_part.endswith(f" {word}") for word in descriptions), footer
+        for width in (90, 100, 110):
+            await board.pilot.resize_terminal(width, 24)
+            await board.pilot.pause()
+            keys_part = screen_lines(board.app)[-1].split("▏")[0].rstrip()
+            assert any(keys_part.endswith(f" {word}") for word in descriptions), (width, keys_part)

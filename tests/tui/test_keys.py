@@ -607,7 +607,7 @@ async def test_the_servers_refusal_is_shown_as_it_is_and_nothing_is_tracked(stor
         form.query_one("#duration", Select).value = "6"  # the second provider page allows it; the server not
         await board.pilot.pause()
         await board.press("ctrl+s")
-        await board.press("ctrl+s")
+        await board.press("tab", "enter")  # "Yes, create it"
         await board.until(
             lambda: "refused" in str(form.query_one("#problems", Static).render()), "the refusal"
         )
@@ -623,7 +623,7 @@ async def test_run_again_opens_the_form_filled_with_the_request(store, clock, si
         form.query_one("#duration", Select).value = "16"
         await board.pilot.pause()
         await board.press("ctrl+s")
-        await board.press("ctrl+s")
+        await board.press("tab", "enter")  # "Yes, create it"
         await board.until(lambda: not isinstance(board.app.screen, NewTaskScreen), "the form to close")
         await board.press("enter", "n")  # details, then run again
         again = board.app.screen
@@ -683,3 +683,17 @@ async def test_the_palette_over_a_dialog_offers_what_the_dialog_can_do_not_the_l
         over_details = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Copy video URL", "Open video", "Run again"} <= over_details
         assert "Stop tracking" not in over_details
+
+
+async def test_run_again_is_greyed_out_in_the_details_of_a_task_not_created_here(store, clock):
+    store.add(["added-1"])
+    store.add(["made-1"], request={"model": "grok_video3", "prompt": "a kite"})
+    async with dashboard(store, clock) as board:
+        await board.select("added-1")
+        await board.press("enter")
+        assert isinstance(board.app.screen, DetailsScreen)
+        assert board.app.check_action("run_again", ()) is None
+        await board.press("escape")
+        await board.select("made-1")
+        await board.press("enter")
+        assert board.app.check_action("run_again", ()) is True

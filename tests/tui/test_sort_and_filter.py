@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len as cells
 from textual.widgets import Input
 
 from grokdash.store import TaskStore
@@ -118,3 +119,32 @@ async def test_fields_in_the_filter_box_and_an_unknown_field_is_said(every_state
         box.value = "sunset"
         await pilot.pause()
         assert shown(app) == [Ids.COMPLETED] and not box.has_class("-invalid")
+
+
+async def test_at_80_columns_the_summary_drops_whole_phrases_and_keeps_paused(every_state_store, make_app):
+    app = make_app(every_state_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p", "t", "t", "slash", *"saved:no", "enter")
+        await pilot.pause()
+        app.update_summary()
+        line = str(app.query_one("#summary").render()).strip()
+        assert "paused" in line, line  # what polling is doing outlasts the view's details
+        assert cells(line) <= 78, line
+        inside = re.sub(r"^showing \d+ of \d+, ", "", line.partition("(")[2].partition(")")[0])
+        whole = app.view_state().split(" · ")
+        assert all(part in whole for part in inside.split(" · ")), (inside, whole)  # no half phrase
+
+
+async def test_the_cursor_stays_on_top_as_rows_move_until_a_task_is_chosen(bulk_store, make_app):
+    app = make_app(bulk_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.table
+        rows = list(table.rows)
+        table.set_rows(list(reversed(rows)))  # the first answers re-sort the rows
+        assert table.cursor == 0 and table.selected.id == rows[-1].id  # still the top row
+        await pilot.press("j")  # the user chose a task: it is followed from now on
+        chosen = table.selected.id
+        table.set_rows(rows)
+        assert table.selected.id == chosen

@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, TextArea
+from textual.widgets import Label, TextArea
 
 from grokdash.transfer import split_ids
+from grokdash.tui.widgets.footer import FittingFooter
 
 
 class IdsArea(TextArea):
@@ -60,7 +61,7 @@ class AddIdsScreen(ModalScreen[list[str] | None]):
                 yield Label(Text(f"Not added: {self._problem}"), classes="problem")
             yield IdsArea(self._text, id="ids", soft_wrap=True, show_line_numbers=False)
             yield Label("enter adds · escape cancels", classes="hint")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         area = self.query_one(IdsArea)

@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label
+from textual.widgets import Button, Label
+
+from grokdash.tui.widgets.footer import FittingFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -22,13 +24,13 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 64; max-width: 95%; height: auto;
+        width: 72; max-width: 95%; height: auto;
         border: round $warning; background: $surface; padding: 0 1;
     }
     ConfirmScreen #question { width: 100%; margin-bottom: 1; }
     ConfirmScreen #buttons { height: auto; }
     ConfirmScreen Button { margin-right: 2; width: auto; }
-    ConfirmScreen .hint { color: $text-muted; }
+    ConfirmScreen .hint { color: $text-muted; width: 100%; }
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -62,7 +64,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 else "y yes · n or escape no · enter presses the focused button"
             )
             yield Label(hint, classes="hint")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#no" if self._safe_default else "#yes", Button).focus()

@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, OptionList
+from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from grokdash.downloads import saved_file
 from grokdash.tracked import TrackedTask
+from grokdash.tui.widgets.footer import FittingFooter
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ class CopyScreen(ModalScreen[CopyChoice | None]):
                     for choice in self._choices
                 )
             )
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

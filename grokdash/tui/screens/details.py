@@ -8,10 +8,10 @@ from collections.abc import Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Footer
 
 from grokdash.tracked import TrackedTask
 from grokdash.tui.details_text import SaveView
+from grokdash.tui.widgets.footer import FittingFooter
 from grokdash.tui.widgets.task_details import TaskDetails
 
 
@@ -43,7 +43,7 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield self._details
-        yield Footer()
+        yield FittingFooter()
 
     def refresh_details(self) -> None:
         self._details.refresh_details()

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
-from grokdash.tui.events import Event
+from grokdash.tui.events import EventLog
+from grokdash.tui.widgets.footer import FittingFooter
 
 STYLES = {"completed": "green", "saved": "green", "fixed": "green", "failed": "red", "not saved": "red"}
 
@@ -30,15 +31,31 @@ class EventsScreen(ModalScreen[None]):
         Binding("k,up", "scroll_up", "Up", show=False),
     ]
 
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, log: EventLog) -> None:
         super().__init__()
-        self._events = events
+        self._log = log
+        self._shown = -1
+        """`log.added` when the list was last drawn: it is drawn again only when something happened."""
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = f"Events since the dashboard opened ({len(self._events)})"
-            yield Static(self._table() if self._events else "Nothing has happened yet.", id="events")
-        yield Footer()
+        with VerticalScroll():
+            yield Static(id="events")
+        yield FittingFooter()
+
+    def on_mount(self) -> None:
+        self.refresh_events()
+        self.set_interval(1.0, self.refresh_events)  # live: what happens while it is open shows too
+
+    def refresh_events(self) -> None:
+        if self._log.added == self._shown:
+            return
+        self._shown = self._log.added
+        self._events = self._log.newest_first()
+        scroll = self.query_one(VerticalScroll)
+        scroll.border_title = f"Events since the dashboard opened ({len(self._events)})"
+        self.query_one("#events", Static).update(
+            self._table() if self._events else "Nothing has happened yet."
+        )
 
     def _table(self) -> Table:
         table = Table(box=None, padding=(0, 1), header_style="bold", expand=True)

@@ -8,7 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from grokdash.tui.widgets.footer import FittingFooter
 
 NOTES = (
     "\nSpace marks rows; copy, save, label, stop tracking and poll then act on every marked row.\n"
@@ -51,7 +53,7 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_title = "Keys"
             yield Static(table)
             yield Static(NOTES, markup=False, id="notes")
-        yield Footer()
+        yield FittingFooter()
 
     def action_scroll(self, where: str) -> None:
         scroll = self.query_one(VerticalScroll)

@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
+
+from grokdash.tui.widgets.footer import FittingFooter
 
 
 class LabelScreen(ModalScreen[str | None]):
@@ -37,7 +39,7 @@ class LabelScreen(ModalScreen[str | None]):
                 yield Label(Text(f"Not saved: {self._problem}"), classes="problem")
             yield Input(value=self._current, placeholder="a few words; empty clears the label", id="label")
             yield Label("enter saves · escape cancels", classes="hint")
-        yield Footer()
+        yield FittingFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())

@@ -19,18 +19,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, Select, Static, TextArea
+from textual.widgets import Button, Label, Select, Static, TextArea
 
 from grokdash.core import CreatedNotTrackedError, CreateUncertainError
 from grokdash.errors import GrokdashError
 from grokdash.models import Task
 from grokdash.rules import MODELS, CreateRequest, billing_text, request_problems
+from grokdash.spend import Estimate, budget_problem
 from grokdash.tui.screens.confirm import ConfirmScreen
+from grokdash.tui.widgets.footer import FittingFooter
 
 Send = Callable[[CreateRequest], Awaitable[Task]]
 
 YES_LABEL = "Yes, create it (this is billed)"
 DISCARD_QUESTION = "Discard the prompt you typed?"
+FORM_WAY_PAST = "raise budget_per_day, or send it with grokdash new --over-budget"
+"""How to pass the budget on purpose, said where the form refuses it."""
 
 
 class NewTaskScreen(ModalScreen[Task | None]):
@@ -64,9 +68,17 @@ class NewTaskScreen(ModalScreen[Task | None]):
         Binding("ctrl+s", "review", "Review"),
     ]
 
-    def __init__(self, send: Send, request: CreateRequest | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        request: CreateRequest | None = None,
+        estimate: Callable[[CreateRequest], Estimate | None] = lambda request: None,
+    ) -> None:
         super().__init__()
         self._send = send
+        self._estimate = estimate
+        """The request's estimated price and the day's budget, from the user's [prices]; None: no
+        price and no budget set."""
         self._initial = request or CreateRequest(model="grok_video3", prompt="")
         self._recap = False
         """The recap step is on screen: the next yes sends."""
@@ -132,7 +144,7 @@ class NewTaskScreen(ModalScreen[Task | None]):
                     yield Button(YES_LABEL, variant="warning", id="create")
                     yield Button("Review… (ctrl+s)", variant="primary", id="review")
                     yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._apply_model(self._initial.model, keep=self._initial)
@@ -209,12 +221,22 @@ class NewTaskScreen(ModalScreen[Task | None]):
         except (KeyError, ValueError):
             return None
 
+    def _problems(self, request: CreateRequest) -> list[str]:
+        """The model's rules broken, and the day's budget when the request would pass it."""
+        problems = request_problems(request)
+        estimated = self._estimate(request)
+        if not problems and estimated is not None:
+            over = budget_problem(estimated, request.model, FORM_WAY_PAST)
+            if over is not None:
+                problems.append(over)
+        return problems
+
     def _can_send(self) -> bool:
-        return not (self._sending or self._maybe_created or request_problems(self.request()))
+        return not (self._sending or self._maybe_created or self._problems(self.request()))
 
     def _revalidate(self) -> list[str]:
         request = self.request()
-        problems = request_problems(request)
+        problems = self._problems(request)
         self.query_one("#billing", Static).update(f"{request.model}: {billing_text(request)}")
         self._say_problems(problems)
         self._update_buttons()
@@ -268,8 +290,11 @@ class NewTaskScreen(ModalScreen[Task | None]):
                 else "none" + (f" ({request.model} takes none)" if not rules.max_images else ""),
             ),
             ("Billing", billing_text(request)),
-            ("Prompt", request.prompt),
         ]
+        estimated = self._estimate(request)
+        if estimated is not None:
+            rows.append(("Price", estimated.describe()))
+        rows.append(("Prompt", request.prompt))
         for name, value in rows:
             grid.add_row(name, Text(value))  # Text: what was typed is never read as markup
         head = Text("Check before you create it: this task is billed.", style="bold")

@@ -117,10 +117,14 @@ class SummaryBar(Static):
             text = summary_text(
                 counts, shown, polling, problem, view, compact=True, colour=colour, style_of=self.style_of
             )
-        # Still too long: the last details of polling go first, whole ("· 1 backing off"), rather than
-        # leave half a phrase at the edge.
-        while text.cell_len > room and " · " in polling:
-            polling = polling.rpartition(" · ")[0]
+        # Still too long: whole phrases go, never half of one at the edge. The last details of polling
+        # first ("· 1 backing off"), then the view's last parts ("· by id ▲"); what polling is doing
+        # ("paused", "rate limited") stays to the last.
+        while text.cell_len > room and (" · " in polling or " · " in view):
+            if " · " in polling:
+                polling = polling.rpartition(" · ")[0]
+            else:
+                view = view.rpartition(" · ")[0]
             text = summary_text(
                 counts, shown, polling, problem, view, compact=True, colour=colour, style_of=self.style_of
             )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -23,6 +24,12 @@ class TaskDetails(VerticalScroll, can_focus=True):
     """The details of `task_id` (none: a hint), read from the store at each redraw, so they are as fresh
     as the table's row. Scrolls with the arrows and page keys once focused (tab)."""
 
+    BINDINGS = [  # the list's own moves, for a user who just used them there
+        Binding("j", "scroll_down", show=False),
+        Binding("k", "scroll_up", show=False),
+        Binding("g", "scroll_home", show=False),
+        Binding("G", "scroll_end", show=False),
+    ]
     DEFAULT_CSS = """
     TaskDetails { padding: 0 1; }
     TaskDetails > Static { width: 1fr; }

@@ -178,6 +178,10 @@ class TaskTable(ScrollView, can_focus=True):
         """The SAVED cell, from the app's saver ("queued", "42%", "partial 43%", "missing"…); None: what
         the record alone says."""
         self.empty_message = self.EMPTY_MESSAGE
+        self.chosen = False
+        """The user (or the app, for a task just added) put the cursor on a task: it stays on that task
+        as rows are re-sorted. Until then it stays on the top row: a dashboard just opened, its rows
+        moving as the first answers come, keeps the cursor at the top, not on whichever task was first."""
         self.sort: tuple[str, bool] = ("status", False)
         """The column the rows are sorted by and whether from its largest value: the header's ▲ or ▼."""
 
@@ -194,8 +198,9 @@ class TaskTable(ScrollView, can_focus=True):
         return None
 
     def set_rows(self, rows: list[TrackedTask], medians: dict[str, float] | None = None) -> None:
-        """Show these rows, keeping the selected task selected (or the nearest row when it is gone)."""
-        keep = self.selected.id if self.selected else None
+        """Show these rows, keeping the selected task selected once one was chosen (or the nearest row
+        when it is gone)."""
+        keep = self.selected.id if self.selected and self.chosen else None
         self._rows = rows
         self._index = {tracked.id: index for index, tracked in enumerate(rows)}
         if medians is not None:
@@ -235,6 +240,7 @@ class TaskTable(ScrollView, can_focus=True):
         index = self._index.get(task_id)
         if index is None:
             return False
+        self.chosen = True
         self.cursor = index
         return True
 
@@ -270,12 +276,15 @@ class TaskTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
 
     def action_cursor(self, step: int) -> None:
+        self.chosen = True
         self.cursor += step
 
     def action_page(self, pages: int) -> None:
+        self.chosen = True
         self.cursor += pages * self._visible_rows()
 
     def action_jump(self, where: int) -> None:
+        self.chosen = True
         self.cursor = 0 if where == 0 else len(self._rows) - 1
 
     def action_toggle_mark(self) -> None:
@@ -283,6 +292,7 @@ class TaskTable(ScrollView, can_focus=True):
         if selected is None:
             return
         self.marked ^= {selected.id}
+        self.chosen = True
         self.cursor += 1
         self.refresh()
 
@@ -292,6 +302,7 @@ class TaskTable(ScrollView, can_focus=True):
             if key is not None:
                 self.post_message(self.HeaderClicked(key))
         elif event.y >= 1:
+            self.chosen = True
             self.cursor = round(self.scroll_y) + event.y - 1
             if event.chain == 2 and self.selected is not None:
                 self.post_message(self.Activated(self.selected.id))
