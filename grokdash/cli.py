@@ -19,6 +19,9 @@ import click
 
 from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
+from grokdash.batchfile import FORMATS, BatchFile, BatchRow, Defaults, format_of, read_batch
+from grokdash.batchjournal import UNCERTAIN, Journal, check_name, list_batches, name_for
+from grokdash.batchrun import BatchSettings, send_batch
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, SaveBusyError
@@ -987,6 +990,240 @@ def new(
     click.echo(task.id)
     click.echo(f"created {task.id} ({task.status}); tracking it", err=True)
     return EXIT_OK
+
+
+# ---- batch ----------------------------------------------------------------------------------------
+
+
+def _read_source(source: str) -> str:
+    """The batch file's text ("-": standard input)."""
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"{printable(source)} is not a file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{printable(source)} is not UTF-8 text") from None
+    except OSError as error:
+        raise UsageError(f"{printable(source)} cannot be read: {error.strerror or error}") from None
+
+
+def _batch_summary(rows: list[BatchRow], settings: Settings, store: TaskStore) -> list[str]:
+    """Rows per model, seconds of video, how each model bills, and the estimated price."""
+    lines = []
+    by_model: dict[str, list[BatchRow]] = {}
+    for row in rows:
+        by_model.setdefault(row.request.model, []).append(row)
+    total: float | None = 0.0
+    for model, group in by_model.items():
+        rules = MODELS[model]
+        seconds = sum(row.request.duration or rules.default_duration for row in group)
+        billed = "per second of video" if rules.billing == "per_second" else "per call"
+        prices = [spend.request_price(row.request, settings.prices) for row in group]
+        price = None if None in prices else sum(p for p in prices if p is not None)
+        total = None if total is None or price is None else total + price
+        shown = f", ≈ {spend.money(price)}" if price is not None else ""
+        lines.append(f"  {model}: {_count(len(group), 'task')}, {seconds} s of video, billed {billed}{shown}")
+    if settings.prices:
+        lines.append(f"  estimated price: {'≈ ' + spend.money(total) if total is not None else 'unknown'}")
+    if settings.budget_per_day is not None:
+        today = spend.spent_on(store.tasks(), settings.prices, time.time())
+        budget = spend.money(settings.budget_per_day)
+        lines.append(
+            f"  today so far: {spend.money(today.spent)} of a budget of {budget}"
+            " (sending stops before a row that would pass it)"
+        )
+    return lines
+
+
+def _batch_status(name: str | None, as_json: bool) -> int:
+    if name is None:
+        names = list_batches()
+        if as_json:
+            click.echo(json.dumps([{"name": n, **Journal.read(n).counts()} for n in names], indent=2))
+        elif not names:
+            click.echo("no batches yet (grokdash batch FILE starts one)")
+        for batch_name in names if not as_json else ():
+            click.echo(f"{batch_name}: {Journal.read(batch_name).describe()}")
+        return EXIT_OK
+    journal = Journal.read(check_name(name))
+    if as_json:
+        rows = [dataclasses.asdict(row) for row in journal.rows]
+        click.echo(json.dumps({"name": journal.name, "source": journal.source, "rows": rows}, indent=2))
+        return EXIT_OK
+    click.echo(f"batch {journal.name} ({printable(journal.source)}): {journal.describe()}")
+    for row in journal.rows:
+        detail = row.task_id or ""
+        if row.said:
+            detail += f"{' ' if detail else ''}({printable(row.said)})"
+        click.echo(f"  line {row.line:>4}  {row.state:<21} {detail}  {printable(row.prompt)}".rstrip())
+    return EXIT_OK
+
+
+@cli.command(short_help="Create tasks from a file, never a row twice.")
+@click.argument("source", metavar="FILE", required=False)
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would be sent; send nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (needed without a terminal).")
+@click.option(
+    "--max-active", type=click.IntRange(1, 64), help="The batch's tasks active at once [max_active]."
+)
+@click.option(
+    "--label", metavar="TEXT", help="A label for rows without their own (default: the prompt's start)."
+)
+@click.option("--name", metavar="NAME", help="The batch's name (default: the file's name without suffix).")
+@click.option("--save", is_flag=True, help="Save each finished video too, as watch --save does.")
+@click.option(
+    "--resend-uncertain", is_flag=True, help="Send again the rows that may have been created (check first)."
+)
+@click.option("--over-budget", is_flag=True, help="Send rows even past budget_per_day, on purpose.")
+@click.option("--status", "show_status", is_flag=True, help="Show a batch's rows (or every batch) and stop.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: JSON.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="The file's format (default: by its name).")
+@click.option("--model", type=click.Choice(list(MODELS)), help="For rows without one (a text file's rows).")
+@click.option("--duration", type=int, metavar="SECONDS", help="For rows without one.")
+@click.option("--aspect-ratio", metavar="RATIO", help="For rows without one.")
+@click.option("--resolution", metavar="RES", help="For rows without one.")
+@click.option("--image-url", "image_urls", multiple=True, metavar="URL", help="For rows without any.")
+@settings_options
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    source: str | None,
+    dry_run: bool,
+    yes: bool,
+    max_active: int | None,
+    label: str | None,
+    name: str | None,
+    save: bool,
+    resend_uncertain: bool,
+    over_budget: bool,
+    show_status: bool,
+    as_json: bool,
+    fmt: str | None,
+    model: str | None,
+    duration: int | None,
+    aspect_ratio: str | None,
+    resolution: str | None,
+    image_urls: tuple[str, ...],
+    **flags: Any,
+) -> int:
+    """Create a task for each row of FILE ("-": standard input), then follow them as watch does.
+
+    FILE is JSONL (one request per line: model, prompt, duration, aspect_ratio, resolution, image_urls,
+    label), CSV with those columns, or plain text (one prompt per line; --model and the other options
+    apply to every line). Every row is checked first: each problem is named with its line, and nothing
+    is sent when any row is wrong (exit 2). A summary (rows per model, seconds of video, billing, the
+    estimated price) is shown and confirmed once.
+
+    At most --max-active of the batch's tasks are queued or processing at once. A journal in the state
+    folder records each row before its create is sent and after the answer: killed and run again with
+    the same file, the batch sends only the rows never sent; a row that may have been created is shown
+    and not sent again unless --resend-uncertain.
+    """
+    settings = _settings(ctx, flags)
+    if show_status:
+        return _batch_status(name or source, as_json)
+    if source is None:
+        raise UsageError("give the batch file (or - for standard input), or --status")
+    text = _read_source(source)
+    defaults = Defaults(model, duration, aspect_ratio, resolution, image_urls)
+    parsed = read_batch(text, fmt or format_of(source, text), defaults, batch_label=label)
+    if parsed.problems:
+        for problem in parsed.problems:
+            click.echo(f"grokdash: {problem}", err=True)
+        click.echo(f"grokdash: nothing sent: {_count(len(parsed.problems), 'problem')} in {source}", err=True)
+        return EXIT_USAGE
+    batch_name = check_name(name) if name else name_for(source if source != "-" else "stdin")
+    settings.require_key()
+    store = _open_store(settings)
+    journal, notices = Journal.open(batch_name, source, parsed, resend_uncertain=resend_uncertain)
+    try:
+        for notice in notices:
+            click.echo(f"grokdash: {notice}", err=True)
+        waiting = {row.line for row in journal.waiting()}
+        to_send = [row for row in parsed.rows if row.line in waiting]
+        click.echo(f"batch {batch_name}: {_count(len(parsed.rows), 'row')}; {journal.describe()}", err=True)
+        if to_send:
+            click.echo(f"to send, {_count(len(to_send), 'row')}:", err=True)
+            for line in _batch_summary(to_send, settings, store):
+                click.echo(line, err=True)
+        if dry_run:
+            click.echo("grokdash: dry run: nothing sent", err=True)
+            return EXIT_OK
+        if to_send and not yes:
+            if not _stdin_is_terminal() or source == "-":
+                raise UsageError("standard input is not a terminal: pass --yes to send the batch")
+            if not click.confirm(f"Send {_count(len(to_send), 'row')}?", default=False, err=True):
+                click.echo("grokdash: nothing sent", err=True)
+                return EXIT_OK
+        batch_settings = BatchSettings(
+            max_active or settings.max_active,
+            settings.interval,
+            label,
+            settings.prices,
+            settings.budget_per_day,
+            over_budget,
+        )
+        return _run_batch(journal, parsed, settings, store, batch_settings, save)
+    finally:
+        journal.close()
+
+
+def _run_batch(
+    journal: Journal,
+    parsed: BatchFile,
+    settings: Settings,
+    store: TaskStore,
+    batch_settings: BatchSettings,
+    save: bool,
+) -> int:
+    rows = {row.line: row for row in parsed.rows}
+    saves = _WatchSaves(store, settings, as_json=False, once=False) if save else None
+    stopped: list[str] = []
+
+    def on_outcome(outcome: Outcome) -> None:
+        if saves is not None:
+            saves.on_outcome(outcome)
+        line = change_line(outcome.before, outcome.after, time.time())
+        if line is not None:
+            click.echo(line)
+            sys.stdout.flush()
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    async def run() -> RoundReport:
+        async with _client(settings) as client:
+            poller = Poller(
+                client.get_task,
+                store,
+                policy=PollPolicy(interval=settings.interval),
+                concurrency=settings.concurrency,
+                on_outcome=on_outcome,
+            )
+
+            async def send() -> RoundReport:
+                why = await send_batch(journal, rows, client, store, poller, batch_settings, say=say)
+                if why is not None:
+                    stopped.append(why)
+                return RoundReport()
+
+            if saves is None:
+                return await send()
+            return await saves.run(client, send)
+
+    asyncio.run(run())
+    ids = set(journal.created_ids())
+    final = [tracked for tracked in store.tasks() if tracked.id in ids]
+    click.echo(render_tracked_table(final, color=_color_wanted(), disk=_look_at_disk(settings, final)))
+    click.echo(f"batch {journal.name}: {journal.describe()}", err=True)
+    for why in stopped:
+        click.echo(f"grokdash: {why}", err=True)
+    not_saved = saves.report_unsaved() if saves is not None else False
+    return EXIT_FAILED if stopped or not_saved or journal.counts()[UNCERTAIN] else EXIT_OK
 
 
 # ---- sim ------------------------------------------------------------------------------------------

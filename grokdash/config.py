@@ -381,6 +381,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         env="GROKDASH_ON_SAVED",
     ),
     SettingSpec(
+        "max_active",
+        _whole_number(1, 64),
+        lambda: 4,
+        "a batch's tasks queued or processing at once (grokdash batch sends the next row when one ends)",
+        env="GROKDASH_MAX_ACTIVE",
+    ),
+    SettingSpec(
         "prices",
         _prices,
         dict,
@@ -431,6 +438,8 @@ class Settings:
     """Write `<video>.json` (id, prompt, request, answer) beside each saved video."""
     on_saved: str | None = None
     """A command line run after each save (`aftersave.run_on_saved`); None: nothing is run."""
+    max_active: int = 4
+    """A batch's tasks queued or processing at once."""
     prices: dict[str, float] = field(default_factory=dict, hash=False)
     """Model → price per second or per call (`[prices]`); empty: grokdash knows no price."""
     budget_per_day: float | None = None

@@ -87,6 +87,13 @@ class TaskStore:
         self._timings = timings
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        self._created: list[tuple[str, str, float]] = []
+        """(id, prompt, when) of each create accepted, in order: what a test checks a batch sent."""
+
+    def created(self) -> list[tuple[str, str, float]]:
+        """Every create accepted so far: (the id it made, its prompt, when, on the simulator's clock)."""
+        with self._lock:
+            return list(self._created)
 
     def add(
         self,
@@ -122,6 +129,8 @@ class TaskStore:
             duration=request.duration,
             fail=FAIL_MARKER in request.prompt,
         )
+        with self._lock:
+            self._created.append((task_id, request.prompt, self._clock()))
         return self.snapshot(task_id)
 
     def count_query(self, task_id: str) -> int:

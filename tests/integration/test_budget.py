@@ -94,3 +94,15 @@ def test_the_budget_from_the_environment(sim, sim_key, db, tmp_path):
     bad = new(env | {"GROKDASH_BUDGET_PER_DAY": "lots"}, 10)
     assert bad.exit_code == 2 and "GROKDASH_BUDGET_PER_DAY" in bad.stderr
     assert posts(sim) == []
+
+
+def test_a_batch_stops_sending_before_the_row_that_would_pass_the_budget(sim, sim_key, db, tmp_path):
+    env = env_with(sim, sim_key, db, tmp_path, "budget_per_day = 1.0\n" + PRICES)
+    rows = tmp_path / "kites.txt"
+    rows.write_text("a kite\na boat\na plane\na train\n")  # 0.50 each at 10 s
+    result = run_cli(["batch", str(rows), "--model", "grok_video3", "--yes"], env)
+    assert result.exit_code == 1
+    assert "stopped sending at line 3: this task (≈ 0.50) would pass today's budget of 1.00" in result.stderr
+    assert "estimated price: ≈ 2.00" in result.stderr  # the summary said so before sending
+    assert len(posts(sim)) == 2
+    assert "batch kites: 2 created, 2 waiting" in result.stderr  # the rest waits for another day

@@ -1,0 +1,242 @@
+"""`grokdash batch` against the simulator (issue 14): a file checked whole before anything is sent, at
+most `max_active` of its tasks active at once (read from the simulator's own record of creates), every
+row POSTed once, and a batch killed at any moment and run again never sending a row twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from grokdash.api import GrokClient
+from grokdash.batchfile import Defaults, read_batch
+from grokdash.batchjournal import CREATED, UNCERTAIN, WAITING, Journal
+from grokdash.batchrun import BatchSettings, send_batch
+from grokdash.poller import Poller, PollPolicy
+from grokdash.secret import Secret
+from grokdash.sim import SimServer
+from grokdash.sim.state import Timings
+
+from .cli import run_cli
+
+pytestmark = pytest.mark.anyio
+ACTIVE_SECONDS = 30.0
+"""How long a task of the `sim` fixture stays queued or processing (10 s + 20 s of its clock)."""
+
+
+def jsonl(prompts: list[str], **fields) -> str:
+    return "".join(
+        json.dumps({"model": "grok_video3", "prompt": p, "duration": 6, **fields}) + "\n" for p in prompts
+    )
+
+
+def posts(sim: SimServer) -> list:
+    return [record for record in sim.log.records() if record.method == "POST"]
+
+
+async def test_forty_rows_never_more_than_four_active_and_each_row_posted_once(store, clock, sim, sim_key):
+    prompts = [f"kite {n}" for n in range(40)]
+    parsed = read_batch(jsonl(prompts), "jsonl", Defaults())
+    assert not parsed.problems
+    journal, notices = Journal.open("kites", "kites.jsonl", parsed)
+    said: list[str] = []
+
+    async def sleep(seconds: float) -> None:  # the fake clock moves on: no wall-clock wait
+        clock.advance(seconds)
+
+    try:
+        async with GrokClient(sim.base_url, Secret(sim_key)) as client:
+            poller = Poller(client.get_task, store, policy=PollPolicy(interval=5.0), clock=clock)
+            settings = BatchSettings(max_active=4, interval=5.0)
+            rows = {row.line: row for row in parsed.rows}
+            why = await send_batch(
+                journal, rows, client, store, poller, settings, say=said.append, clock=clock, sleep=sleep
+            )
+    finally:
+        journal.close()
+    assert why is None and notices == []
+    created = sim.store.created()
+    assert sorted(prompt for _, prompt, _ in created) == sorted(prompts)  # each row once, none twice
+    assert len(posts(sim)) == 40
+    for _, _, at in created:  # by the simulator's own timings: the creates still active at each create
+        active = sum(1 for _, _, other in created if other <= at < other + ACTIVE_SECONDS)
+        assert active <= 4, (at, active)
+    assert journal.counts() == {CREATED: 40}
+    assert {row.task_id for row in journal.rows} == {task_id for task_id, _, _ in created}
+    assert all(store.get(task_id).status == "completed" for task_id in journal.created_ids())
+
+
+def test_a_bad_row_on_line_17_is_named_and_nothing_is_sent(sim, sim_key, tmp_path):
+    lines = [json.dumps({"model": "grok_video3", "prompt": f"kite {n}"}) for n in range(1, 41)]
+    lines[16] = json.dumps({"model": "grok_video3", "prompt": "kite 17", "duration": 99})
+    path = tmp_path / "kites.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    env = {
+        "GROKDASH_BASE_URL": sim.base_url,
+        "GROKDASH_API_KEY": sim_key,
+        "GROKDASH_DB": str(tmp_path / "t.json"),
+    }
+    result = run_cli(["batch", str(path), "--yes"], env)
+    assert result.exit_code == 2
+    assert (
+        result.stderr.splitlines()[0]
+        == "grokdash: line 17: grok_video3 takes a duration of 6 to 30 seconds, not 99"
+    )
+    assert "nothing sent" in result.stderr
+    assert posts(sim) == []
+
+
+def test_every_format_reads_the_same_rows():
+    expected = [("grok_video3", "a kite", 6), ("grok_video3", "a boat", 6)]
+    as_jsonl = read_batch(jsonl(["a kite", "a boat"]), "jsonl", Defaults())
+    as_csv = read_batch(
+        "model,prompt,duration\ngrok_video3,a kite,6\ngrok_video3,a boat,6\n", "csv", Defaults()
+    )
+    as_text = read_batch("# kites\na kite\n\na boat\n", "text", Defaults(model="grok_video3", duration=6))
+    for parsed in (as_jsonl, as_csv, as_text):
+        assert not parsed.problems
+        assert [(r.request.model, r.request.prompt, r.request.duration) for r in parsed.rows] == expected
+    assert [row.line for row in as_text.rows] == [2, 4]  # as an editor numbers them
+
+
+def test_a_dry_run_sends_nothing_and_says_what_would_be(sim, sim_key, tmp_path):
+    path = tmp_path / "kites.txt"
+    path.write_text("a kite\na boat\n")
+    env = {
+        "GROKDASH_BASE_URL": sim.base_url,
+        "GROKDASH_API_KEY": sim_key,
+        "GROKDASH_DB": str(tmp_path / "t.json"),
+    }
+    result = run_cli(["batch", str(path), "--model", "grok_video3", "--dry-run"], env)
+    assert result.exit_code == 0, result.stderr
+    assert "grok_video3: 2 tasks, 20 s of video, billed per second of video" in result.stderr
+    assert "dry run: nothing sent" in result.stderr
+    assert posts(sim) == []
+
+
+# ---- killed at any moment ----------------------------------------------------------------------------
+
+
+ROWS = 40
+KILLS = 20
+
+
+def grokdash() -> list[str]:
+    return [sys.executable, "-m", "grokdash"]
+
+
+@pytest.fixture
+def fast_sim() -> SimServer:
+    """A simulator on the real clock whose tasks finish within a second, and a way to kill the batch
+    process the moment the simulator has taken a create and not yet answered it."""
+    server = SimServer(key="kill-key", timings=Timings(queued_seconds=0.2, processing_seconds=0.3))
+    with server:
+        yield server
+
+
+def test_killed_at_random_moments_and_resumed_no_row_is_ever_sent_twice(fast_sim, tmp_path):
+    prompts = [f"kite {n}" for n in range(ROWS)]
+    path = tmp_path / "kites.jsonl"
+    path.write_text(jsonl(prompts))
+    env = {
+        **os.environ,
+        "GROKDASH_BASE_URL": fast_sim.base_url,
+        "GROKDASH_API_KEY": "kill-key",
+        "GROKDASH_DB": str(tmp_path / "tasks.json"),
+        "GROKDASH_INTERVAL": "0.5",
+    }
+    command = [*grokdash(), "batch", str(path), "--yes", "--max-active", "4"]
+    chance = random.Random(14)
+
+    def waiting_rows() -> int:
+        try:
+            return Journal.read("kites").counts()[WAITING]
+        except Exception:  # not written yet, or a run is replacing it: look again next time
+            return 1
+
+    victim: list[subprocess.Popen] = []
+    posts_seen = threading.Semaphore(0)
+    fast_sim.on_request = lambda record: posts_seen.release() if record.method == "POST" else None
+    for kill in range(KILLS):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        victim.append(process)
+        if kill % 2 == 0 and waiting_rows():  # the moment a create reached the server: "sending"
+            posts_seen.acquire(timeout=10)
+        else:  # anywhere: starting, reading the journal, polling, between two creates
+            time.sleep(chance.uniform(0.05, 0.8))  # when to pull the plug, not a wait for work
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        while posts_seen.acquire(blocking=False):
+            pass
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    creates_before = len(fast_sim.store.created())
+    final_again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert len(fast_sim.store.created()) == creates_before  # a batch run once more sends nothing
+
+    created = fast_sim.store.created()
+    per_prompt = {prompt: [task_id for task_id, p, _ in created if p == prompt] for prompt in prompts}
+    journal = Journal.read("kites")
+    rows = {row.prompt: row for row in journal.rows}
+    for prompt, ids in per_prompt.items():
+        assert len(ids) <= 1, f"{prompt} was created {len(ids)} times: {ids}"
+        row = rows[prompt]
+        assert row.state in (CREATED, UNCERTAIN), (prompt, row)
+        if row.state == CREATED:
+            assert ids == [row.task_id], (prompt, ids, row)
+    assert journal.counts()[WAITING] == 0
+    uncertain = [row for row in journal.rows if row.state == UNCERTAIN]
+    assert final.returncode == (1 if uncertain else 0), final.stderr
+    for row in uncertain:  # reported, line by line, on every run after
+        assert f"line {row.line} may have been created" in final_again.stderr
+    assert len(victim) == KILLS
+    print(f"\n{len(victim)} runs killed; {len(created)} creates for {ROWS} rows; {len(uncertain)} uncertain")
+
+
+@pytest.mark.soak
+def test_killed_200_times(fast_sim, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "KILLS", 200)
+    monkeypatch.setattr(sys.modules[__name__], "ROWS", 40)
+    test_killed_at_random_moments_and_resumed_no_row_is_ever_sent_twice(fast_sim, tmp_path)
+
+
+def test_a_second_run_of_the_same_batch_at_once_is_refused(sim, sim_key, tmp_path):
+    parsed = read_batch("a kite\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("busy", "busy.txt", parsed)
+    try:
+        path = tmp_path / "busy.txt"
+        path.write_text("a kite\n")
+        env = {
+            "GROKDASH_BASE_URL": sim.base_url,
+            "GROKDASH_API_KEY": sim_key,
+            "GROKDASH_DB": str(tmp_path / "t.json"),
+        }
+        result = run_cli(["batch", str(path), "--model", "grok_video3", "--yes"], env)
+        assert result.exit_code == 1
+        assert "batch busy is running in another grokdash" in result.stderr
+        assert posts(sim) == []
+    finally:
+        journal.close()
+
+
+def test_an_edited_row_that_was_sent_is_said_and_not_sent_again(home):
+    first = read_batch("a kite\na boat\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("edits", "edits.txt", first)
+    journal.mark(journal.rows[0], CREATED, task_id="task_1")
+    journal.close()
+    edited = read_batch("a kite, red\na boat\na plane\n", "text", Defaults(model="grok_video3"))
+    journal, notices = Journal.open("edits", "edits.txt", edited)
+    journal.close()
+    assert notices == ["line 1 changed after it was sent (created as task_1): not sent again"]
+    assert [(row.line, row.state) for row in journal.rows] == [(1, CREATED), (2, WAITING), (3, WAITING)]
+
+
+def test_a_rows_label_wins_over_the_batchs():
+    parsed = read_batch(jsonl(["a kite"], label="beach") + jsonl(["a boat"]), "jsonl", Defaults(), "shoot")
+    assert [row.label for row in parsed.rows] == ["beach", "shoot"]
