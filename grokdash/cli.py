@@ -28,11 +28,12 @@ from grokdash.downloads import Downloader, SaveBusyError
 from grokdash.errors import ApiError, GrokdashError, UsageError, printable, safe_snippet
 from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, Task, partition_ids
+from grokdash.models import Status, Task, format_seconds, partition_ids
 from grokdash.output import (
     QueryResult,
     change_line,
     render_status_table,
+    render_table,
     render_tracked_table,
     tracked_json,
 )
@@ -48,6 +49,8 @@ from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import NOT_ON_DISK, OnDisk, look_on_disk, save_state
 from grokdash.secret import Secret
 from grokdash.sim.ratelimit import RateLimit
+from grokdash.stats import compute as compute_stats
+from grokdash.stats import parse_since
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.transfer import export_tasks, read_import, split_ids
@@ -1224,6 +1227,72 @@ def _run_batch(
         click.echo(f"grokdash: {why}", err=True)
     not_saved = saves.report_unsaved() if saves is not None else False
     return EXIT_FAILED if stopped or not_saved or journal.counts()[UNCERTAIN] else EXIT_OK
+
+
+# ---- stats ----------------------------------------------------------------------------------------
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else format_seconds(value)
+
+
+@cli.command(short_help="Where the time and the money went.")
+@click.option("--since", metavar="SPAN", help="Only the tasks begun in the last SPAN: 7d, 24h, 90m, 2w.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@settings_options
+@click.pass_context
+def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) -> int:
+    """Per model: the tasks, how many completed, failed or were moderated, the median and 90th
+    percentile time from created to completed, the seconds of video made, and the estimated spend (by
+    [prices]; tasks created here only); the commonest failure reasons; tasks and spend per day.
+
+    From the task database alone: nothing is asked of the API.
+    """
+    settings = _settings(ctx, flags)
+    span = parse_since(since) if since else None
+    store = _open_store(settings)
+    result = compute_stats(store.tasks(), settings.prices, since=span)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not result.models:
+        click.echo("no tasks" + (f" begun in the last {since}" if since else "") + ".")
+        return EXIT_OK
+    header = ["MODEL", "TASKS", "DONE", "FAILED", "MODERATED", "MEDIAN", "P90", "VIDEO", "SPEND"]
+    rows = []
+    for model in result.models.values():
+        shown = model.as_json(result.priced)
+        cost = "-" if shown["spend"] is None else f"≈ {spend.money(model.spend)}"
+        if model.unpriced and result.priced:
+            cost += f" (+{model.unpriced} unpriced)"
+        cells = [
+            model.model,
+            str(model.tasks),
+            _percent(model.rate(Status.COMPLETED)),
+            _percent(model.rate(Status.FAILED)),
+            _percent(model.rate("moderated")),
+            _seconds(shown["median_seconds"]),  # type: ignore[arg-type]
+            _seconds(shown["p90_seconds"]),  # type: ignore[arg-type]
+            _seconds(model.video_seconds) if model.video_seconds else "-",
+            cost,
+        ]
+        rows.append((cells, ""))
+    click.echo(render_table(header, rows, color=False))
+    if result.failures:
+        click.echo("\ncommonest failures:")
+        for reason, count in result.failures:
+            click.echo(f"  {count:>5}  {printable(reason)}")
+    click.echo("\nper day:")
+    most = max(tasks for _, tasks, _ in result.days)
+    for day, tasks, cost in result.days:
+        bar = "█" * max(1, round(20 * tasks / most))
+        money = f"  ≈ {spend.money(cost)}" if result.priced else ""
+        click.echo(f"  {day}  {tasks:>5}  {bar}{money}")
+    return EXIT_OK
 
 
 # ---- sim ------------------------------------------------------------------------------------------
