@@ -19,7 +19,7 @@ COLORS = {
 }
 ICONS = {
     "new": "…",
-    "error": "✘",
+    "error": "⚠",  # not failed's ✘: the compact summary tells them apart by icon alone
     Status.QUEUED: "◷",
     Status.PROCESSING: "▶",
     Status.COMPLETED: "✔",

@@ -71,6 +71,8 @@ class ModelStats:
     spend: float = 0.0
     unpriced: int = 0
     """Tasks created here whose model has no price: not in `spend`."""
+    made_here: int = 0
+    """Tasks grokdash created (the others were paid for elsewhere: no spend of theirs is known)."""
 
     def rate(self, ending: str) -> float | None:
         return self.ended[ending] / self.tasks if self.tasks else None
@@ -88,7 +90,7 @@ class ModelStats:
             "median_seconds": statistics.median(self.took) if self.took else None,
             "p90_seconds": percentile(self.took, 0.9),
             "video_seconds": self.video_seconds,
-            "spend": round(self.spend, 6) if priced else None,
+            "spend": round(self.spend, 6) if priced and self.made_here else None,
         }
 
 
@@ -143,6 +145,8 @@ def compute(
         if tracked.status == Status.FAILED:
             failures[_reason(task.error if task else None)] += 1
         cost = spend.task_price(tracked, prices)
+        if tracked.request:
+            stats.made_here += 1
         if cost is not None:
             stats.spend += cost
         elif tracked.request:

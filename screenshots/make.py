@@ -5,8 +5,8 @@
 Starts the demo (`grokdash --demo`: the simulator in this process, a throwaway database, sample tasks),
 builds the dashboard the way `grokdash --demo` does with polling on, runs it headless at 120x32, waits
 until the first poll round has answered (a condition with a deadline, never a fixed sleep), and writes
-main.svg, details.svg, pane.svg (the details pane beside the list, at 160x40), add.svg, help.svg and
-recap.svg (the new-task form's recap) next to this script. Takes about 5 seconds. The state folder is a
+main.svg, details.svg, pane.svg (the details pane beside the list, at 160x40), add.svg, help.svg,
+stats.svg and recap.svg (the new-task form's recap) next to this script. Takes about 5 seconds. The state folder is a
 throwaway one: the view you left in your own dashboard (sort, theme, pane) is neither used nor changed.
 
 The demo's flaky-… task fails its first query and notfound-… needs three 404s in a row to be taken as
@@ -33,6 +33,7 @@ from grokdash.poller import is_gone
 from grokdash.secret import Secret
 from grokdash.tracked import TrackedTask
 from grokdash.tui.app import DashboardConfig, GrokdashApp
+from grokdash.tui.screens.stats import StatsScreen
 from grokdash.tui.widgets.task_table import TaskTable
 
 HERE = Path(__file__).resolve().parent
@@ -135,6 +136,11 @@ async def make(demo: Demo) -> bool:
 
         await pilot.press("question_mark")
         await take(app, pilot, "help")
+        await pilot.press("escape")
+
+        await pilot.press("S")  # the stats screen, computed in a worker: wait for it
+        await wait_until(pilot, lambda: isinstance(app.screen, StatsScreen), DEADLINE, "the stats screen")
+        await take(app, pilot, "stats")
         await pilot.press("escape")
 
         # The new-task form's recap: what will be sent, before anything is.

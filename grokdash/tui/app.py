@@ -35,6 +35,7 @@ from grokdash.poller import Outcome, Poller, PollPolicy, is_settled
 from grokdash.rules import CreateRequest
 from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, save_state
+from grokdash.stats import compute as compute_stats
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.tui import prefs
@@ -49,6 +50,7 @@ from grokdash.tui.screens.events import EventsScreen
 from grokdash.tui.screens.help import HelpScreen
 from grokdash.tui.screens.label import LabelScreen
 from grokdash.tui.screens.new_task import NewTaskScreen
+from grokdash.tui.screens.stats import StatsScreen
 from grokdash.tui.view import (
     FILTER_FIELDS,
     SortOrder,
@@ -180,6 +182,7 @@ class GrokdashApp(App[None]):
         Binding("f", "failed_only", "Failed", id="failed_only", show=False),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
         Binding("e", "events", "Events", id="events", show=False),
+        Binding("S", "stats", "Stats", id="stats", show=False),
     ]
 
     def __init__(self, config: DashboardConfig) -> None:
@@ -1430,6 +1433,14 @@ class GrokdashApp(App[None]):
         self._remember()
         await self.rebuild()
 
+    @work(group="stats", exclusive=True, exit_on_error=False)
+    async def action_stats(self) -> None:
+        """The stats screen, computed in a thread: over many tasks it takes a moment."""
+        prices = self.settings.prices
+        stats = await asyncio.to_thread(compute_stats, self.store.tasks(), prices)
+        if len(self.screen_stack) == 1:  # nothing opened meanwhile
+            self.push_screen(StatsScreen(stats))
+
     def action_events(self) -> None:
         self.push_screen(EventsScreen(self.events))
 
@@ -1460,6 +1471,7 @@ class GrokdashApp(App[None]):
         "failed_only": "show only tasks that failed, ended otherwise, are gone, or whose last query failed",
         "clear": "clear the filter, else leave the details pane, else clear the marks",
         "help": "this list",
+        "stats": "where the time and the money went: per model and per day, from the task database",
         "events": "what happened since the dashboard opened (finished, saved, problems), newest first",
         "quit": "quit (tracking goes on next time; asks first while videos are saving: they resume)",
     }
@@ -1504,6 +1516,7 @@ class GrokdashApp(App[None]):
             ("Copy video URL", "Copy the selected (or marked) tasks' URLs", self.action_copy_url),
             ("Copy…", "Copy the id, prompt, saved path or a line per task", self.action_copy_menu),
             ("Events", "What happened since the dashboard opened, newest first", self.action_events),
+            ("Stats", "Per model and per day: rates, times, video, spend", self.action_stats),
             ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),
             ("Open video", "Open the saved file, else the URL", self.action_open_video),
             ("Stop tracking", "Stop tracking the selected (or marked) tasks", self.action_remove),

@@ -215,7 +215,7 @@ async def test_no_color_tells_the_cursor_and_the_states_by_reverse_bold_and_icon
                     assert all(bool(style.reverse) is (number == row) for style in styles), (theme, number)
                     status_text, status_style, _ = line[0]
                     icon = status_text.split()[0]
-                    assert icon in "…◷▶✔✘!?", status_text
+                    assert icon in "…◷▶✔✘⚠!?", status_text
                     if icon in "✘!":  # failed and gone: bold, never a dim grey
                         assert status_style and status_style.bold, (theme, status_text)
                 assert any(tracked.id in text for text, _, _ in lines[1 + row])

@@ -128,7 +128,7 @@ def test_active_first_puts_gone_and_failing_unanswered_tasks_after_the_running_o
 
 def test_a_task_whose_first_query_failed_says_so_not_new():
     failing = task("x").with_error(NetworkError("cannot connect"), T0)
-    assert cell_text("status", failing, T0, {}) == "✘ error"
+    assert cell_text("status", failing, T0, {}) == "⚠ error"
     assert cell_text("status", task("n"), T0, {}) == "… new"
     assert matches(failing, "status:error") and not matches(failing, "status:new")
 
@@ -294,7 +294,7 @@ def test_status_counts_include_new_gone_and_undocumented_statuses():
 
 def test_a_task_never_answered_reads_error_in_red_in_the_table_and_the_summary():
     never_answered = task("f").with_error(NetworkError("cannot connect"), T0)
-    assert cell_text("status", never_answered, T0, {}) == "✘ error"
+    assert cell_text("status", never_answered, T0, {}) == "⚠ error"
     assert palette.color("error") == palette.color(Status.FAILED)  # not the muted grey of "new"
     assert "error" in palette.ALARMING
     line = summary_text(status_counts([never_answered, task("n")]), 2, "polling", None)
