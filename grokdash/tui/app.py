@@ -26,6 +26,7 @@ from textual.widgets import Input
 
 from grokdash import core, desktop, spend
 from grokdash.api import GrokClient, preload_transport
+from grokdash.batchjournal import Running, running_batches
 from grokdash.config import Settings, default_settings
 from grokdash.downloads import Downloader
 from grokdash.errors import AuthError, GrokdashError
@@ -78,6 +79,8 @@ SAVE_LOOK_SECONDS = 30.0
 a saved file was deleted meanwhile (completions and other processes' changes are looked at at once)."""
 NAMED_IN_TOAST = 5
 """Ids a pop-up names at most (then "…")."""
+BATCH_LOOK_TICKS = 2
+"""Every how many seconds the dashboard looks for batches being sent (a folder listing)."""
 NO_COLOR_TWINS = {"ansi-dark": "textual-dark", "ansi-light": "textual-light"}
 """The truecolor theme each ANSI theme is drawn as under NO_COLOR (see `validate_theme`)."""
 PANE_BESIDE_FROM = 150
@@ -251,6 +254,9 @@ class GrokdashApp(App[None]):
         self.events = EventLog()
         """What happened since the dashboard opened (`e`): every pop-up's news, one line each."""
         self._problem_logged: str | None = None
+        self.batches: list[Running] = []
+        """The batches another grokdash is sending now (`grokdash batch`), as of the last look."""
+        self._batch_look = 0
         self.pane_shown = False
         """The details pane (v) is open: it shows the selected task, beside or under the list."""
         self.pane_place = "auto"
@@ -593,7 +599,7 @@ class GrokdashApp(App[None]):
     def view_state(self) -> str:
         """What narrows or orders the table, when it is not the default; videos being saved, and the
         finished ones not on disk that nothing is saving now."""
-        parts = []
+        parts = [self._batch_state(batch) for batch in self.batches]
         saver = self.saver
         busy: set[str] = set()
         if saver is not None and saver.busy:
@@ -618,8 +624,25 @@ class GrokdashApp(App[None]):
             parts.append(f"by {self.sort_text()}")
         return " · ".join(parts)
 
+    async def look_for_batches(self) -> None:
+        """Which batches another grokdash is sending now, for the summary line."""
+        try:
+            self.batches = await asyncio.to_thread(running_batches)
+        except OSError:  # an unreadable state folder: no batch to show, never a crash
+            self.batches = []
+
+    def _batch_state(self, batch: Running) -> str:
+        """`batch beach: 12/40 sent, 4 active`."""
+        active = sum(
+            1 for task_id in batch.created if (t := self.store.get(task_id)) is not None and not is_settled(t)
+        )
+        return f"batch {batch.name}: {batch.sent}/{batch.total} sent, {active} active"
+
     async def tick(self) -> None:
         """Once a second: pick up other processes' changes, and let the live cells tick."""
+        self._batch_look += 1
+        if self._batch_look % BATCH_LOOK_TICKS == 1:
+            await self.look_for_batches()
         try:
             changed = await asyncio.to_thread(self.store.refresh)
         except Exception as error:  # a database trouble is shown, never a crash

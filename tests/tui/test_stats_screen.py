@@ -47,3 +47,25 @@ async def test_over_many_days_the_per_day_figures_are_sparklines(store, clock):
         await board.pilot.pause()
         [tasks] = board.app.screen.query(Sparkline)
         assert list(tasks.data) == [1.0] * 10
+
+
+async def test_a_batch_being_sent_elsewhere_shows_in_the_summary(store, clock):
+    from grokdash.batchfile import Defaults, read_batch
+    from grokdash.batchjournal import CREATED, Journal
+
+    parsed = read_batch("".join(f"kite {n}\n" for n in range(5)), "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("kites", "kites.txt", parsed)  # held, as a running `grokdash batch` holds it
+    try:
+        store.add(["task-a", "task-b"])
+        journal.mark(journal.rows[0], CREATED, task_id="task-a")
+        journal.mark(journal.rows[1], CREATED, task_id="task-b")
+        async with dashboard(store, clock) as board:
+            await board.app.look_for_batches()  # what the once-a-second tick does every other second
+            board.app.update_summary()
+            assert "batch kites: 2/5 sent, 2 active" in board.summary()
+            journal.close()  # the batch ended
+            await board.app.look_for_batches()
+            board.app.update_summary()
+            assert "batch kites" not in board.summary()
+    finally:
+        journal.close()
