@@ -19,7 +19,7 @@ import click
 
 from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
-from grokdash.batchfile import FORMATS, BatchFile, BatchRow, Defaults, format_of, read_batch
+from grokdash.batchfile import FORMATS, BatchFile, Defaults, format_of, read_batch
 from grokdash.batchjournal import UNCERTAIN, Journal, check_name, list_batches, name_for
 from grokdash.batchrun import BatchSettings, send_batch
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
@@ -1013,18 +1013,18 @@ def _read_source(source: str) -> str:
         raise UsageError(f"{printable(source)} cannot be read: {error.strerror or error}") from None
 
 
-def _batch_summary(rows: list[BatchRow], settings: Settings, store: TaskStore) -> list[str]:
-    """Rows per model, seconds of video, how each model bills, and the estimated price."""
+def _batch_summary(requests: list[CreateRequest], settings: Settings, store: TaskStore) -> list[str]:
+    """Requests per model, seconds of video, how each model bills, and the estimated price."""
     lines = []
-    by_model: dict[str, list[BatchRow]] = {}
-    for row in rows:
-        by_model.setdefault(row.request.model, []).append(row)
+    by_model: dict[str, list[CreateRequest]] = {}
+    for request in requests:
+        by_model.setdefault(request.model, []).append(request)
     total: float | None = 0.0
     for model, group in by_model.items():
         rules = MODELS[model]
-        seconds = sum(row.request.duration or rules.default_duration for row in group)
+        seconds = sum(request.duration or rules.default_duration for request in group)
         billed = "per second of video" if rules.billing == "per_second" else "per call"
-        prices = [spend.request_price(row.request, settings.prices) for row in group]
+        prices = [spend.request_price(request, settings.prices) for request in group]
         price = None if None in prices else sum(p for p in prices if p is not None)
         total = None if total is None or price is None else total + price
         shown = f", ≈ {spend.money(price)}" if price is not None else ""
@@ -1150,7 +1150,7 @@ def batch(
         click.echo(f"batch {batch_name}: {_count(len(parsed.rows), 'row')}; {journal.describe()}", err=True)
         if to_send:
             click.echo(f"to send, {_count(len(to_send), 'row')}:", err=True)
-            for line in _batch_summary(to_send, settings, store):
+            for line in _batch_summary([row.request for row in to_send], settings, store):
                 click.echo(line, err=True)
         if dry_run:
             click.echo("grokdash: dry run: nothing sent", err=True)
@@ -1227,6 +1227,92 @@ def _run_batch(
         click.echo(f"grokdash: {why}", err=True)
     not_saved = saves.report_unsaved() if saves is not None else False
     return EXIT_FAILED if stopped or not_saved or journal.counts()[UNCERTAIN] else EXIT_OK
+
+
+# ---- rerun ----------------------------------------------------------------------------------------
+
+
+@cli.command(short_help="Create tasks again from their requests.")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--model", type=click.Choice(list(MODELS)), help="For a task not created here: its model.")
+@click.option("--prompt", metavar="TEXT", help="For a task not created here: its prompt.")
+@click.option("--yes", "-y", is_flag=True, help="Create without asking (needed without a terminal).")
+@click.option("--over-budget", is_flag=True, help="Create them even past budget_per_day, on purpose.")
+@settings_options
+@click.pass_context
+def rerun(
+    ctx: click.Context,
+    ids: tuple[str, ...],
+    model: str | None,
+    prompt: str | None,
+    yes: bool,
+    over_budget: bool,
+    **flags: Any,
+) -> int:
+    """Create each task again from the request it was created with (tasks created here), or, for
+    others, from --model and --prompt; each is tracked at once with the label of the one it repeats,
+    and its id printed. The same checks, summary and single confirmation as `grokdash batch`."""
+    settings = _settings(ctx, flags)
+    store = _open_store(settings)
+    rows: list[tuple[str, CreateRequest, str | None]] = []
+    """(the task run again, its request, its label)."""
+    problems: list[str] = []
+    for task_id in dict.fromkeys(ids):
+        tracked = store.get(task_id)
+        if tracked is None:
+            problems.append(f"{printable(task_id)} is not tracked")
+            continue
+        request = spend.sent_request(tracked)
+        if request is None and model and prompt:
+            request = CreateRequest(model=model, prompt=prompt)
+        if request is None:
+            problems.append(f"{printable(task_id)} was not created here: give --model and --prompt to run it")
+            continue
+        problems.extend(f"{printable(task_id)}: {problem}" for problem in request_problems(request))
+        rows.append((task_id, request, tracked.label))
+    if problems:
+        for problem in problems:
+            click.echo(f"grokdash: {problem}", err=True)
+        click.echo("grokdash: nothing sent", err=True)
+        return EXIT_USAGE
+    settings.require_key()
+    click.echo(f"to create again, {_count(len(rows), 'task')}:", err=True)
+    for line in _batch_summary([request for _, request, _ in rows], settings, store):
+        click.echo(line, err=True)
+    if not yes:
+        if not _stdin_is_terminal():
+            raise UsageError("standard input is not a terminal: pass --yes to create them")
+        if not click.confirm(f"Create {_count(len(rows), 'task')}?", default=False, err=True):
+            click.echo("grokdash: not created", err=True)
+            return EXIT_OK
+
+    async def send() -> int:
+        failed = 0
+        async with _client(settings) as client:
+            for old_id, request, label in rows:
+                estimated = spend.estimate(
+                    request, store.tasks(), settings.prices, settings.budget_per_day, time.time()
+                )
+                problem = None if over_budget else spend.budget_problem(estimated, request.model)
+                if problem is not None:
+                    click.echo(f"grokdash: {printable(old_id)} not run again: {problem}", err=True)
+                    return EXIT_FAILED
+                try:
+                    task = await core.create_and_track(client, store, request, label=label)
+                except core.CreatedNotTrackedError as error:
+                    click.echo(error.task.id)
+                    click.echo(f"grokdash: {error.message}", err=True)
+                    failed += 1
+                    continue
+                except (ApiError, core.CreateUncertainError) as error:  # refused, or may have been made
+                    click.echo(f"grokdash: {printable(old_id)} not run again: {error.message}", err=True)
+                    failed += 1
+                    continue
+                click.echo(task.id)
+                click.echo(f"ran {printable(old_id)} again as {task.id}; tracking it", err=True)
+        return EXIT_FAILED if failed else EXIT_OK
+
+    return asyncio.run(send())
 
 
 # ---- stats ----------------------------------------------------------------------------------------

@@ -35,3 +35,8 @@ def run_cli(args: list[str], env: Mapping[str, str] | None = None, stdin: str = 
         else:
             code = 0
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def sim_env(sim, key: str, folder) -> dict[str, str]:
+    """The environment of a command against `sim`, with its task database in `folder`."""
+    return {"GROKDASH_BASE_URL": sim.base_url, "GROKDASH_API_KEY": key, "GROKDASH_DB": str(folder / "t.json")}

@@ -24,7 +24,7 @@ from grokdash.secret import Secret
 from grokdash.sim import SimServer
 from grokdash.sim.state import Timings
 
-from .cli import run_cli
+from .cli import run_cli, sim_env
 
 pytestmark = pytest.mark.anyio
 ACTIVE_SECONDS = 30.0
@@ -78,11 +78,7 @@ def test_a_bad_row_on_line_17_is_named_and_nothing_is_sent(sim, sim_key, tmp_pat
     lines[16] = json.dumps({"model": "grok_video3", "prompt": "kite 17", "duration": 99})
     path = tmp_path / "kites.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    env = {
-        "GROKDASH_BASE_URL": sim.base_url,
-        "GROKDASH_API_KEY": sim_key,
-        "GROKDASH_DB": str(tmp_path / "t.json"),
-    }
+    env = sim_env(sim, sim_key, tmp_path)
     result = run_cli(["batch", str(path), "--yes"], env)
     assert result.exit_code == 2
     assert (
@@ -109,11 +105,7 @@ def test_every_format_reads_the_same_rows():
 def test_a_dry_run_sends_nothing_and_says_what_would_be(sim, sim_key, tmp_path):
     path = tmp_path / "kites.txt"
     path.write_text("a kite\na boat\n")
-    env = {
-        "GROKDASH_BASE_URL": sim.base_url,
-        "GROKDASH_API_KEY": sim_key,
-        "GROKDASH_DB": str(tmp_path / "t.json"),
-    }
+    env = sim_env(sim, sim_key, tmp_path)
     result = run_cli(["batch", str(path), "--model", "grok_video3", "--dry-run"], env)
     assert result.exit_code == 0, result.stderr
     assert "grok_video3: 2 tasks, 20 s of video, billed per second of video" in result.stderr
@@ -212,11 +204,7 @@ def test_a_second_run_of_the_same_batch_at_once_is_refused(sim, sim_key, tmp_pat
     try:
         path = tmp_path / "busy.txt"
         path.write_text("a kite\n")
-        env = {
-            "GROKDASH_BASE_URL": sim.base_url,
-            "GROKDASH_API_KEY": sim_key,
-            "GROKDASH_DB": str(tmp_path / "t.json"),
-        }
+        env = sim_env(sim, sim_key, tmp_path)
         result = run_cli(["batch", str(path), "--model", "grok_video3", "--yes"], env)
         assert result.exit_code == 1
         assert "batch busy is running in another grokdash" in result.stderr
