@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from grokdash import core, spend
@@ -21,8 +21,9 @@ from grokdash.batchfile import BatchRow
 from grokdash.batchjournal import CREATED, REFUSED, SENDING, UNCERTAIN, WAITING, Journal
 from grokdash.errors import ApiError, AuthError
 from grokdash.poller import Poller, is_settled
-from grokdash.rules import label_from_prompt
+from grokdash.rules import MODELS, CreateRequest, label_from_prompt
 from grokdash.store import TaskStore
+from grokdash.tracked import TrackedTask
 
 RETRY_SENDING_AFTER = 30.0
 """Seconds sending pauses after a create that surely made nothing (no connection, server busy)."""
@@ -135,3 +136,41 @@ def _active(journal: Journal, store: TaskStore) -> list[str]:
 def _retry_after(error: ApiError) -> float:
     value = getattr(error, "retry_after", None)
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
+
+
+def summary_lines(
+    requests: list[CreateRequest],
+    prices: spend.Prices,
+    budget: float | None,
+    tasks: Iterable[TrackedTask],
+    now: float,
+) -> list[str]:
+    """What a batch (or a rerun) will send: per model the tasks, the seconds of video, how it bills and
+    the estimated price; the total; and the day's spend against the budget."""
+    lines = []
+    by_model: dict[str, list[CreateRequest]] = {}
+    for request in requests:
+        by_model.setdefault(request.model, []).append(request)
+    total: float | None = 0.0
+    for model, group in by_model.items():
+        rules = MODELS[model]
+        seconds = sum(request.duration or rules.default_duration for request in group)
+        billed = "per second of video" if rules.billing == "per_second" else "per call"
+        costs = [spend.request_price(request, prices) for request in group]
+        price = None if None in costs else sum(cost for cost in costs if cost is not None)
+        total = None if total is None or price is None else total + price
+        shown = f", ≈ {spend.money(price)}" if price is not None else ""
+        lines.append(f"  {model}: {_tasks(len(group))}, {seconds} s of video, billed {billed}{shown}")
+    if prices:
+        lines.append(f"  estimated price: {'≈ ' + spend.money(total) if total is not None else 'unknown'}")
+    if budget is not None:
+        today = spend.spent_on(tasks, prices, now)
+        lines.append(
+            f"  today so far: {spend.money(today.spent)} of a budget of {spend.money(budget)}"
+            " (sending stops before a task that would pass it)"
+        )
+    return lines

@@ -21,7 +21,7 @@ from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
 from grokdash.batchfile import FORMATS, BatchFile, Defaults, format_of, read_batch
 from grokdash.batchjournal import UNCERTAIN, Journal, check_name, list_batches, name_for
-from grokdash.batchrun import BatchSettings, send_batch
+from grokdash.batchrun import BatchSettings, send_batch, summary_lines
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, SaveBusyError
@@ -1014,31 +1014,7 @@ def _read_source(source: str) -> str:
 
 
 def _batch_summary(requests: list[CreateRequest], settings: Settings, store: TaskStore) -> list[str]:
-    """Requests per model, seconds of video, how each model bills, and the estimated price."""
-    lines = []
-    by_model: dict[str, list[CreateRequest]] = {}
-    for request in requests:
-        by_model.setdefault(request.model, []).append(request)
-    total: float | None = 0.0
-    for model, group in by_model.items():
-        rules = MODELS[model]
-        seconds = sum(request.duration or rules.default_duration for request in group)
-        billed = "per second of video" if rules.billing == "per_second" else "per call"
-        prices = [spend.request_price(request, settings.prices) for request in group]
-        price = None if None in prices else sum(p for p in prices if p is not None)
-        total = None if total is None or price is None else total + price
-        shown = f", ≈ {spend.money(price)}" if price is not None else ""
-        lines.append(f"  {model}: {_count(len(group), 'task')}, {seconds} s of video, billed {billed}{shown}")
-    if settings.prices:
-        lines.append(f"  estimated price: {'≈ ' + spend.money(total) if total is not None else 'unknown'}")
-    if settings.budget_per_day is not None:
-        today = spend.spent_on(store.tasks(), settings.prices, time.time())
-        budget = spend.money(settings.budget_per_day)
-        lines.append(
-            f"  today so far: {spend.money(today.spent)} of a budget of {budget}"
-            " (sending stops before a row that would pass it)"
-        )
-    return lines
+    return summary_lines(requests, settings.prices, settings.budget_per_day, store.tasks(), time.time())
 
 
 def _batch_status(name: str | None, as_json: bool) -> int:

@@ -27,13 +27,14 @@ from textual.widgets import Input
 from grokdash import core, desktop, spend
 from grokdash.api import GrokClient, preload_transport
 from grokdash.batchjournal import Running, running_batches
+from grokdash.batchrun import summary_lines
 from grokdash.config import Settings, default_settings
 from grokdash.downloads import Downloader
 from grokdash.errors import AuthError, GrokdashError
 from grokdash.logs import log_path
 from grokdash.models import ACTIVE_STATUSES, Status, Task
 from grokdash.poller import Outcome, Poller, PollPolicy, is_settled
-from grokdash.rules import CreateRequest
+from grokdash.rules import CreateRequest, request_problems
 from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import MISSING, NOT_ON_DISK, OWED, describe, has_video, save_state
 from grokdash.stats import compute as compute_stats
@@ -165,6 +166,7 @@ class GrokdashApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("a", "add", "Add", id="add"),
         Binding("n", "new_task", "New", id="new"),
+        Binding("N", "run_again", "Run again", id="run_again", show=False),
         Binding("enter", "details", "Details", id="details"),
         Binding("c", "copy_url", "Copy", id="copy"),
         Binding("y", "copy_menu", "Copy…", id="copy_menu", show=False),
@@ -980,8 +982,8 @@ class GrokdashApp(App[None]):
             return True if self._undo else None
         if action == "new_task":
             return True if self._client is not None else None
-        if action == "run_again":
-            return True if selected is not None and selected.request else None
+        if action == "run_again":  # the selected task, or every marked one created here
+            return True if any(t.request for t in self._targets()) else None
         if action in ("poll_all", "pause"):
             return True if self._poller is not None else None
         return True
@@ -1088,6 +1090,9 @@ class GrokdashApp(App[None]):
         return spend.Estimate(spend.request_price(request, settings.prices), today, settings.budget_per_day)
 
     def action_run_again(self) -> None:
+        if not isinstance(self.screen, DetailsScreen) and len(self._targets()) > 1:
+            self.run_marked_again(self._targets())
+            return
         selected = self._selected()
         if selected is None or not selected.request:
             self.notify("Only tasks created here can be run again.", severity="warning")
@@ -1100,6 +1105,66 @@ class GrokdashApp(App[None]):
         if len(self.screen_stack) > 1:
             self.pop_screen()  # from the details screen
         self.action_new_task(request)
+
+    def run_marked_again(self, targets: list[TrackedTask]) -> None:
+        """Every marked task again, from its request: one question with what will be sent and what it
+        costs (as `grokdash rerun` and `grokdash batch` sum it up), then each create, within the budget."""
+        wanted = [(t, request) for t in targets if (request := spend.sent_request(t)) is not None]
+        skipped = len(targets) - len(wanted)
+        problems = [f"{t.id}: {p}" for t, request in wanted for p in request_problems(request)]
+        if not wanted or problems:
+            why = problems[0] if problems else "none of them was created here"
+            self.notify(f"Nothing run again: {why}.", severity="warning")
+            return
+        lines = summary_lines(
+            [request for _, request in wanted],
+            self.settings.prices,
+            self.settings.budget_per_day,
+            self.store.tasks(),
+            self.clock(),
+        )
+        count = len(wanted)
+        head = f"Run {count} tasks again? Each is a new, billed task."
+        if skipped:
+            head += f" ({skipped} not created here are left out.)"
+        question = "\n".join([head, *(line.strip() for line in lines)])
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send_again(wanted)
+
+        self.push_screen(
+            ConfirmScreen(question, yes=f"Create {count} (billed)", no="Back", safe_default=True), answered
+        )
+
+    @work(group="create", exit_on_error=False)
+    async def send_again(self, wanted: list[tuple[TrackedTask, CreateRequest]]) -> None:
+        assert self._client is not None
+        made: list[str] = []
+        for tracked, request in wanted:
+            estimated = self.estimate(request)
+            over = spend.budget_problem(estimated, request.model) if estimated is not None else None
+            if over is not None:
+                self.notify(
+                    f"{tracked.id} not run again: {over}", title="Budget", severity="error", timeout=15
+                )
+                break
+            try:
+                task = await core.create_and_track(
+                    self._client, self.store, request, label=tracked.label, clock=self.clock
+                )
+            except GrokdashError as error:
+                self.notify(
+                    f"{tracked.id}: {error.message}", title="Not run again", severity="error", timeout=15
+                )
+                continue
+            self._known_status[task.id] = task.status
+            made.append(task.id)
+        if made:
+            self.table.marked.clear()
+            await self.rebuild()
+            self.notify(_named(made), title=f"Created {len(made)} again")
+            self.wake_poller()
 
     async def create_task(self, request: CreateRequest) -> Task:
         """Send the create request once and track the new task at once, with its request (the form shows
@@ -1474,6 +1539,7 @@ class GrokdashApp(App[None]):
         "mark": "mark or unmark the row; c, s, d, r and l then act on every marked row",
         "add": "add task ids: paste many at once, Enter adds",
         "new": "create a task: the model's options only, confirms before it spends; tracked at once",
+        "run_again": "run the selected task again (the form, filled in), or every marked one (one question)",
         "details": "details of the selected task: raw answer, error, timeline, local file",
         "pane": "show the details beside the list, following the cursor; tab moves in, keys then act on it",
         "pane_place": "move the details pane beside the list or under it",

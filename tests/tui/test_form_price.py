@@ -55,3 +55,28 @@ async def test_the_days_spend_counts_what_the_form_created(store, clock, sim):
         await type_text(board, "a second kite")
         assert "0.50 spent so far" in str(again.query_one("#problems").render())
         assert again.query_one("#review", Button).disabled
+
+
+async def test_N_on_marked_rows_runs_each_again_after_one_question(store, clock, sim):
+    from grokdash.tui.screens.confirm import ConfirmScreen
+
+    store.add(["made-1"], label="kite", request={"model": "grok_video3", "prompt": "a kite", "duration": 6})
+    store.add(["made-2"], label="boat", request={"model": "grok_video3", "prompt": "a boat", "duration": 6})
+    store.add(["by-id-1"])
+    async with dashboard(store, clock, sim, prices=PRICES) as board:
+        for task_id in ("made-1", "made-2", "by-id-1"):
+            await board.select(task_id)
+            await board.press("space")
+        await board.press("N")
+        asked = board.app.screen
+        assert isinstance(asked, ConfirmScreen)
+        question = str(asked.query_one("#question").render())
+        assert "Run 2 tasks again?" in question and "1 not created here" in question
+        assert "grok_video3: 2 tasks, 12 s of video" in question and "≈ 0.60" in question
+        await board.press("enter")  # the focus starts on Back: a stray enter sends nothing
+        assert posts(sim) == []
+        await board.press("N", "tab", "enter")
+        await board.until(lambda: len(posts(sim)) == 2, "the two creates")
+        await board.until(lambda: len(store.tasks()) == 5, "the new tasks tracked")
+        labels = sorted(t.label for t in store.tasks() if t.id not in ("made-1", "made-2", "by-id-1"))
+        assert labels == ["boat", "kite"]
