@@ -6,8 +6,9 @@ Starts the demo (`grokdash --demo`: the simulator in this process, a throwaway d
 builds the dashboard the way `grokdash --demo` does with polling on, runs it headless at 120x32, waits
 until the first poll round has answered (a condition with a deadline, never a fixed sleep), and writes
 main.svg, details.svg, pane.svg (the details pane beside the list, at 160x40), add.svg, help.svg,
-stats.svg and recap.svg (the new-task form's recap) next to this script. Takes about 5 seconds. The state folder is a
-throwaway one: the view you left in your own dashboard (sort, theme, pane) is neither used nor changed.
+stats.svg and recap.svg (the new-task form's recap) next to this script. Takes about 10 seconds. The
+state folder is a throwaway one: the view you left in your own dashboard (sort, theme, pane) is neither
+used nor changed.
 
 The demo's flaky-… task fails its first query and notfound-… needs three 404s in a row to be taken as
 gone; left alone, the poller's back-off takes some 13 s for both, by when no sample task is queued any

@@ -228,3 +228,17 @@ def test_an_edited_row_that_was_sent_is_said_and_not_sent_again(home):
 def test_a_rows_label_wins_over_the_batchs():
     parsed = read_batch(jsonl(["a kite"], label="beach") + jsonl(["a boat"]), "jsonl", Defaults(), "shoot")
     assert [row.label for row in parsed.rows] == ["beach", "shoot"]
+
+
+def test_save_saves_each_finished_video_as_watch_save_does(fast_sim, tmp_path):
+    path = tmp_path / "kites.txt"
+    path.write_text("a kite\na boat\n")
+    env = {
+        **sim_env(fast_sim, "kill-key", tmp_path),
+        "GROKDASH_INTERVAL": "0.5",
+        "GROKDASH_DOWNLOAD_DIR": str(tmp_path / "videos"),
+    }
+    result = run_cli(["batch", str(path), "--model", "grok_video3", "--yes", "--save"], env)
+    assert result.exit_code == 0, result.stderr
+    saved = sorted(p.name for p in (tmp_path / "videos").glob("*.mp4"))
+    assert len(saved) == 2 and result.stdout.count("saved task_") == 2
