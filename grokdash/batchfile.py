@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from grokdash.errors import printable
 from grokdash.rules import MODELS, CreateRequest, request_problems
 
 FIELDS = ("model", "prompt", "duration", "aspect_ratio", "resolution", "image_urls", "label")
@@ -142,20 +143,7 @@ def _entries(text: str, fmt: str) -> list[tuple[int, dict[str, Any] | str]]:
     """(line, the row's fields) for each row; a string instead of the fields says what is wrong."""
     entries: list[tuple[int, dict[str, Any] | str]] = []
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        header = [name.strip().lower() for name in reader.fieldnames or []]
-        if "prompt" not in header:
-            return [(1, "the first line must name the columns, prompt among them")]
-        reader.fieldnames = header
-        for record in reader:
-            line = reader.line_num
-            if None in record:
-                entries.append((line, "more cells than the header has columns"))
-                continue
-            cells = {name: value for name, value in record.items() if value not in (None, "")}
-            if cells:
-                entries.append((line, cells))
-        return entries
+        return _csv_entries(text)
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
         if not stripped or (fmt == "text" and stripped.startswith("#")):
@@ -165,10 +153,39 @@ def _entries(text: str, fmt: str) -> list[tuple[int, dict[str, Any] | str]]:
             continue
         try:
             value = json.loads(stripped)
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             entries.append((number, f"not JSON ({error.msg})"))
             continue
+        except (ValueError, RecursionError):  # a number of 5,000 digits, arrays 10,000 deep
+            entries.append((number, "not a request grokdash can read (too deep, or a number too long)"))
+            continue
         entries.append((number, value if isinstance(value, dict) else "not a JSON object"))
+    return entries
+
+
+def _csv_entries(text: str) -> list[tuple[int, dict[str, Any] | str]]:
+    entries: list[tuple[int, dict[str, Any] | str]] = []
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        header = [name.strip().lower() for name in reader.fieldnames or []]
+        if "prompt" not in header:
+            return [(1, "the first line must name the columns, prompt among them")]
+        reader.fieldnames = header
+        last = 1
+        for record in reader:
+            line = reader.line_num
+            if None in record:
+                entries.append((line, "more cells than the header has columns"))
+            elif line - last > 1 and any("\n" in (value or "") for value in record.values()):
+                # A quote left open swallows the lines after it: say so rather than send one prompt
+                entries.append((last + 1, "a quoted cell runs over several lines (a quote left open?)"))
+            else:
+                cells = {name: value for name, value in record.items() if value not in (None, "")}
+                if cells:
+                    entries.append((line, cells))
+            last = line
+    except csv.Error as error:  # a cell beyond csv's size limit, a NUL byte
+        entries.append((reader.line_num or 1, f"not CSV grokdash can read ({error})"))
     return entries
 
 
@@ -185,10 +202,10 @@ def read_batch(text: str, fmt: str, defaults: Defaults, batch_label: str | None 
             continue
         try:
             row = _row(line, values, defaults, batch_label)
-        except ValueError as error:
-            problems.append(f"line {line}: {error}")
+            broken = request_problems(row.request)
+        except (ValueError, TypeError, RecursionError) as error:  # a value no rule foresaw
+            problems.append(f"line {line}: {printable(str(error)[:200])}")
             continue
-        broken = request_problems(row.request)
         if broken:
             problems.extend(f"line {line}: {problem}" for problem in broken)
             continue

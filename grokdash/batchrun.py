@@ -19,7 +19,7 @@ from grokdash import core, spend
 from grokdash.api import GrokClient
 from grokdash.batchfile import BatchRow
 from grokdash.batchjournal import CREATED, REFUSED, SENDING, UNCERTAIN, WAITING, Journal
-from grokdash.errors import ApiError, AuthError
+from grokdash.errors import ApiError
 from grokdash.poller import Poller, is_settled
 from grokdash.rules import MODELS, CreateRequest, label_from_prompt
 from grokdash.store import TaskStore
@@ -27,6 +27,8 @@ from grokdash.tracked import TrackedTask
 
 RETRY_SENDING_AFTER = 30.0
 """Seconds sending pauses after a create that surely made nothing (no connection, server busy)."""
+REFUSED_KIND = "refused"
+"""The server's refusal of the request itself (400, 422): the row is kept with the server's words."""
 TRIED_AGAIN = frozenset({"network", "timeout", "rate_limited", "server"})
 """Kinds of a create's failure, made nothing for sure, that are worth sending again later."""
 
@@ -56,22 +58,21 @@ async def send_batch(
     sleep: Callable[[float], object] = asyncio.sleep,
 ) -> str | None:
     """Send every waiting row and poll until each of the batch's tasks is final; returns why sending
-    stopped early (the budget, the key), or None."""
+    stopped early (the budget, the key, the address), or None. Stopped early, it still follows the
+    tasks it sent to their end."""
     pause_until = 0.0
+    stopped: str | None = None
     while True:
         active = _active(journal, store)
         now = clock()
-        for row in journal.waiting():
+        for row in [] if stopped else journal.waiting():
             if len(active) >= settings.max_active or now < pause_until:
                 break
             wanted = rows[row.line]
-            if not settings.over_budget:
-                try:
-                    spend.check_budget(
-                        wanted.request, store.tasks(), settings.prices or {}, settings.budget, now
-                    )
-                except spend.BudgetError as error:
-                    return f"stopped sending at line {row.line}: {error.message}"
+            problem = None if settings.over_budget else _over_budget(wanted, store, settings, now)
+            if problem is not None:
+                stopped = f"stopped sending at line {row.line}: {problem}"
+                break
             journal.mark(row, SENDING)  # on disk before the POST leaves
             label = wanted.label or settings.label or label_from_prompt(wanted.request.prompt)
             try:
@@ -84,14 +85,17 @@ async def send_batch(
                 journal.mark(row, CREATED, task_id=error.task.id, said=error.message)
                 say(f"line {row.line}: {error.message}")
                 continue
-            except AuthError as error:
-                journal.mark(row, WAITING)
-                return f"stopped sending: {error.message}"
             except ApiError as error:
                 if error.kind in TRIED_AGAIN:
                     journal.mark(row, WAITING)
                     pause_until = clock() + max(RETRY_SENDING_AFTER, _retry_after(error))
                     say(f"line {row.line}: not sent ({error.message}); trying again in a while")
+                    break
+                if error.kind != REFUSED_KIND:
+                    # The key, or the address (a wrong base URL answers 404 or a web page): no row can
+                    # go through, and none is to blame; the rows wait for a run with that fixed.
+                    journal.mark(row, WAITING)
+                    stopped = f"stopped sending at line {row.line}: {error.message}"
                     break
                 journal.mark(row, REFUSED, said=error.message)
                 say(f"line {row.line}: refused: {error.message}")
@@ -99,8 +103,8 @@ async def send_batch(
             journal.mark(row, CREATED, task_id=task.id)
             active.append(task.id)
             say(f"line {row.line}: created {task.id}")
-        if not journal.waiting() and not active:
-            return None
+        if (stopped or not journal.waiting()) and not active:
+            return stopped
         if active:
             await poller.poll_round(set(active))
             active = _active(journal, store)
@@ -110,7 +114,7 @@ async def send_batch(
             wake = poller.next_wake(now, set(active))
             if wake is not None:
                 waits.append(wake - now)
-        if journal.waiting() and len(active) < settings.max_active:
+        if journal.waiting() and not stopped and len(active) < settings.max_active:
             waits.append(pause_until - now)
         result = sleep(max(0.05, min(waits)))
         if asyncio.iscoroutine(result):
@@ -119,6 +123,8 @@ async def send_batch(
 
 def _over_budget(row: BatchRow, store: TaskStore, settings: BatchSettings, now: float) -> str | None:
     """Why the day's budget refuses this row's create, or None."""
+    if settings.budget is None:
+        return None
     estimated = spend.estimate(row.request, store.tasks(), settings.prices or {}, settings.budget, now)
     return spend.budget_problem(estimated, row.request.model)
 

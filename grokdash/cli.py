@@ -20,7 +20,15 @@ import click
 from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
 from grokdash.batchfile import FORMATS, BatchFile, Defaults, format_of, read_batch
-from grokdash.batchjournal import UNCERTAIN, Journal, check_name, list_batches, name_for
+from grokdash.batchjournal import (
+    REFUSED,
+    UNCERTAIN,
+    Journal,
+    check_name,
+    list_batches,
+    name_for,
+    source_of,
+)
 from grokdash.batchrun import BatchSettings, send_batch, summary_lines
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
@@ -998,14 +1006,25 @@ def new(
 # ---- batch ----------------------------------------------------------------------------------------
 
 
+MAX_BATCH_BYTES = 32 * 2**20
+"""A batch file larger than this is not read (10,000 rows of long prompts are a few MiB)."""
+
+
 def _read_source(source: str) -> str:
     """The batch file's text ("-": standard input)."""
     if source == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_BATCH_BYTES + 1)
+        if len(text) > MAX_BATCH_BYTES:
+            raise UsageError(f"standard input holds more than {MAX_BATCH_BYTES // 2**20} MiB: no batch does")
+        return text
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{printable(source)} is not a file")
     try:
+        if path.stat().st_size > MAX_BATCH_BYTES:
+            raise UsageError(
+                f"{printable(source)} is larger than {MAX_BATCH_BYTES // 2**20} MiB: no batch is"
+            )
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{printable(source)} is not UTF-8 text") from None
@@ -1019,13 +1038,23 @@ def _batch_summary(requests: list[CreateRequest], settings: Settings, store: Tas
 
 def _batch_status(name: str | None, as_json: bool) -> int:
     if name is None:
-        names = list_batches()
+        listed: list[dict[str, object]] = []
+        for batch_name in list_batches():
+            try:
+                journal = Journal.read(batch_name)
+            except GrokdashError as error:  # one garbled journal does not hide the others
+                listed.append({"name": batch_name, "error": error.message})
+                continue
+            listed.append({"name": batch_name, "source": journal.source, **journal.counts()})
         if as_json:
-            click.echo(json.dumps([{"name": n, **Journal.read(n).counts()} for n in names], indent=2))
-        elif not names:
+            click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        elif not listed:
             click.echo("no batches yet (grokdash batch FILE starts one)")
-        for batch_name in names if not as_json else ():
-            click.echo(f"{batch_name}: {Journal.read(batch_name).describe()}")
+        for item in listed if not as_json else ():
+            if "error" in item:
+                click.echo(f"{item['name']}: {item['error']}")
+            else:
+                click.echo(f"{item['name']}: {Journal.read(str(item['name'])).describe()}")
         return EXIT_OK
     journal = Journal.read(check_name(name))
     if as_json:
@@ -1114,10 +1143,12 @@ def batch(
             click.echo(f"grokdash: {problem}", err=True)
         click.echo(f"grokdash: nothing sent: {_count(len(parsed.problems), 'problem')} in {source}", err=True)
         return EXIT_USAGE
-    batch_name = check_name(name) if name else name_for(source if source != "-" else "stdin")
+    batch_name = check_name(name) if name else name_for(source, text)
     settings.require_key()
     store = _open_store(settings)
-    journal, notices = Journal.open(batch_name, source, parsed, resend_uncertain=resend_uncertain)
+    journal, notices = Journal.open(
+        batch_name, source_of(source), parsed, resend_uncertain=resend_uncertain, tasks=store.tasks()
+    )
     try:
         for notice in notices:
             click.echo(f"grokdash: {notice}", err=True)
@@ -1202,7 +1233,8 @@ def _run_batch(
     for why in stopped:
         click.echo(f"grokdash: {why}", err=True)
     not_saved = saves.report_unsaved() if saves is not None else False
-    return EXIT_FAILED if stopped or not_saved or journal.counts()[UNCERTAIN] else EXIT_OK
+    counts = journal.counts()
+    return EXIT_FAILED if stopped or not_saved or counts[UNCERTAIN] or counts[REFUSED] else EXIT_OK
 
 
 # ---- rerun ----------------------------------------------------------------------------------------

@@ -59,3 +59,12 @@ def saving_env(done_sim: SimServer, tmp_path: Path, videos: Path) -> dict[str, s
         "GROKDASH_DOWNLOAD_DIR": str(videos),
         "GROKDASH_INTERVAL": "0.5",
     }
+
+
+@pytest.fixture
+def fast_sim() -> Iterator[SimServer]:
+    """A simulator on the real clock whose tasks finish within a second (key "kill-key"): for commands
+    that follow their tasks to the end, as `grokdash batch` does."""
+    server = SimServer(key="kill-key", timings=Timings(queued_seconds=0.2, processing_seconds=0.3))
+    with server:
+        yield server

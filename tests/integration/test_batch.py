@@ -17,12 +17,20 @@ import pytest
 
 from grokdash.api import GrokClient
 from grokdash.batchfile import Defaults, read_batch
-from grokdash.batchjournal import CREATED, UNCERTAIN, WAITING, Journal
+from grokdash.batchjournal import (
+    CREATED,
+    SENDING,
+    UNCERTAIN,
+    WAITING,
+    Journal,
+    JournalError,
+    batches_dir,
+    source_of,
+)
 from grokdash.batchrun import BatchSettings, send_batch
 from grokdash.poller import Poller, PollPolicy
 from grokdash.secret import Secret
 from grokdash.sim import SimServer
-from grokdash.sim.state import Timings
 
 from .cli import run_cli, sim_env
 
@@ -124,15 +132,6 @@ def grokdash() -> list[str]:
     return [sys.executable, "-m", "grokdash"]
 
 
-@pytest.fixture
-def fast_sim() -> SimServer:
-    """A simulator on the real clock whose tasks finish within a second, and a way to kill the batch
-    process the moment the simulator has taken a create and not yet answered it."""
-    server = SimServer(key="kill-key", timings=Timings(queued_seconds=0.2, processing_seconds=0.3))
-    with server:
-        yield server
-
-
 def test_killed_at_random_moments_and_resumed_no_row_is_ever_sent_twice(fast_sim, tmp_path):
     prompts = [f"kite {n}" for n in range(ROWS)]
     path = tmp_path / "kites.jsonl"
@@ -213,16 +212,137 @@ def test_a_second_run_of_the_same_batch_at_once_is_refused(sim, sim_key, tmp_pat
         journal.close()
 
 
-def test_an_edited_row_that_was_sent_is_said_and_not_sent_again(home):
+def test_an_edited_row_is_a_new_row_and_the_sent_one_is_said(home):
     first = read_batch("a kite\na boat\n", "text", Defaults(model="grok_video3"))
     journal, _ = Journal.open("edits", "edits.txt", first)
     journal.mark(journal.rows[0], CREATED, task_id="task_1")
     journal.close()
-    edited = read_batch("a kite, red\na boat\na plane\n", "text", Defaults(model="grok_video3"))
+    edited = read_batch("a plane\na kite, red\na boat\n", "text", Defaults(model="grok_video3"))
     journal, notices = Journal.open("edits", "edits.txt", edited)
     journal.close()
-    assert notices == ["line 1 changed after it was sent (created as task_1): not sent again"]
-    assert [(row.line, row.state) for row in journal.rows] == [(1, CREATED), (2, WAITING), (3, WAITING)]
+    assert len(notices) == 1 and "(created as task_1, “a kite”) is no longer in the file" in notices[0]
+    states = [(row.prompt, row.state) for row in journal.rows]
+    assert states == [
+        ("a plane", WAITING),
+        ("a kite, red", WAITING),
+        ("a boat", WAITING),
+        ("a kite", CREATED),
+    ]
+
+
+def test_a_removed_sent_row_does_not_hide_a_new_row_on_its_line(home):
+    first = read_batch("a kite\na boat\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("moves", "moves.txt", first)
+    journal.mark(journal.rows[0], CREATED, task_id="task_1")
+    journal.close()
+    later = read_batch("a plane\na boat\n", "text", Defaults(model="grok_video3"))  # a kite removed
+    journal, _ = Journal.open("moves", "moves.txt", later)
+    journal.close()
+    assert [(row.prompt, row.state) for row in journal.waiting()] == [
+        ("a plane", WAITING),
+        ("a boat", WAITING),
+    ]
+
+
+def test_another_file_of_the_same_name_is_not_taken_for_the_batch(sim, sim_key, tmp_path):
+    env = sim_env(sim, sim_key, tmp_path)
+    for folder in ("p1", "p2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "prompts.txt").write_text(f"a kite from {folder}\n")
+    # The fixture's clock never moves: its task stays queued, so the first run stops at the budget.
+    dry = run_cli(["batch", str(tmp_path / "p1" / "prompts.txt"), "--model", "grok_video3", "--dry-run"], env)
+    assert dry.exit_code == 0
+    journal, _ = Journal.open(
+        "prompts",
+        str((tmp_path / "p1" / "prompts.txt").resolve()),
+        read_batch("a kite from p1\n", "text", Defaults(model="grok_video3")),
+    )
+    journal.mark(journal.rows[0], CREATED, task_id="task_p1")
+    journal.close()
+    other = run_cli(["batch", str(tmp_path / "p2" / "prompts.txt"), "--model", "grok_video3", "--yes"], env)
+    assert other.exit_code == 2
+    assert "batch prompts holds the rows of" in other.stderr and "give --name" in other.stderr
+    assert posts(sim) == []
+
+
+def test_a_dry_run_or_a_no_changes_nothing_in_the_journal(home, sim, sim_key, tmp_path):
+    path = tmp_path / "careful.txt"
+    path.write_text("a kite\n")
+    parsed = read_batch("a kite\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("careful", source_of(str(path)), parsed)
+    journal.mark(journal.rows[0], SENDING)  # a run killed with its create out
+    journal.close()
+    before = (batches_dir() / "careful.json").read_bytes()
+    env = sim_env(sim, sim_key, tmp_path)
+    args = ["batch", str(path), "--name", "careful", "--model", "grok_video3", "--resend-uncertain"]
+    result = run_cli([*args, "--dry-run"], env)
+    assert result.exit_code == 0 and "sending it again (--resend-uncertain)" in result.stderr
+    assert (batches_dir() / "careful.json").read_bytes() == before
+    again = run_cli(["batch", str(path), "--name", "careful", "--model", "grok_video3", "--yes"], env)
+    assert "line 1 may have been created" in again.stderr and posts(sim) == []
+
+
+def test_a_wrong_address_stops_the_sending_and_the_rows_wait(sim, sim_key, tmp_path):
+    path = tmp_path / "kites.txt"
+    path.write_text("a kite\na boat\n")
+    env = sim_env(sim, sim_key, tmp_path) | {"GROKDASH_BASE_URL": sim.base_url + "/wrong"}
+    result = run_cli(["batch", str(path), "--model", "grok_video3", "--yes"], env)
+    assert result.exit_code == 1
+    assert "stopped sending at line 1" in result.stderr
+    assert Journal.read("kites").counts() == {WAITING: 2}  # nothing refused for good: fix it, run again
+
+
+def test_a_row_whose_task_was_tracked_before_the_kill_is_created_not_uncertain(home, store):
+    parsed = read_batch("a kite\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("tracked", "tracked.txt", parsed)
+    journal.mark(journal.rows[0], SENDING)
+    journal.close()
+    store.add(["task_made"], request=parsed.rows[0].request.to_json())  # the create answered, then the kill
+    journal, notices = Journal.open("tracked", "tracked.txt", parsed, tasks=store.tasks())
+    journal.close()
+    assert journal.rows[0].state == CREATED and journal.rows[0].task_id == "task_made"
+    assert notices == ["line 1: its task task_made was made before the last run stopped"]
+
+
+def test_a_last_journal_line_cut_short_by_a_crash_is_left_out(home):
+    parsed = read_batch("a kite\na boat\n", "text", Defaults(model="grok_video3"))
+    journal, _ = Journal.open("cut", "cut.txt", parsed)
+    journal.mark(journal.rows[0], CREATED, task_id="task_1")
+    journal.close()
+    path = batches_dir() / "cut.json"
+    path.write_text(path.read_text() + '{"n": 1, "line": 2, "dig')
+    assert Journal.read("cut").counts() == {CREATED: 1, WAITING: 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "said"),
+    [
+        ('{"model": "grok_video3", "prompt": ' + "[" * 5000 + "]" * 5000 + "}\n", "jsonl", "line 1: "),
+        ('{"model": "grok_video3", "prompt": "x", "duration": ' + "9" * 5000 + "}\n", "jsonl", "line 1: "),
+        ('model,prompt\ngrok_video3,"a kite\ngrok_video3,a boat\n', "csv", "quote left open"),
+        ("model,prompt\ngrok_video3," + "x" * 200_000 + "\n", "csv", "not CSV grokdash can read"),
+        ("[1, 2]\n", "jsonl", "line 1: not a JSON object"),
+        ("", "text", "no rows"),
+    ],
+)
+def test_a_hostile_file_is_named_line_by_line_and_nothing_is_sent(text, fmt, said):
+    parsed = read_batch(text, fmt, Defaults(model="grok_video3"))
+    assert parsed.problems and said in " ".join(parsed.problems), parsed.problems
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "symlink"])
+def test_a_journal_that_is_not_a_file_is_one_sentence(home, tmp_path, kind):
+    path = batches_dir() / "odd.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "elsewhere.json")
+    parsed = read_batch("a kite\n", "text", Defaults(model="grok_video3"))
+    with pytest.raises(JournalError, match="is not a regular file: move it aside"):
+        Journal.open("odd", "odd.txt", parsed)
 
 
 def test_a_rows_label_wins_over_the_batchs():

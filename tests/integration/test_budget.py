@@ -96,8 +96,10 @@ def test_the_budget_from_the_environment(sim, sim_key, db, tmp_path):
     assert posts(sim) == []
 
 
-def test_a_batch_stops_sending_before_the_row_that_would_pass_the_budget(sim, sim_key, db, tmp_path):
-    env = env_with(sim, sim_key, db, tmp_path, "budget_per_day = 1.0\n" + PRICES)
+def test_a_batch_stops_sending_before_the_row_that_would_pass_the_budget(fast_sim, db, tmp_path):
+    sim = fast_sim  # the sent tasks are followed to their end: they must end
+    env = env_with(sim, "kill-key", db, tmp_path, "budget_per_day = 1.0\n" + PRICES)
+    env["GROKDASH_INTERVAL"] = "0.5"
     rows = tmp_path / "kites.txt"
     rows.write_text("a kite\na boat\na plane\na train\n")  # 0.50 each at 10 s
     result = run_cli(["batch", str(rows), "--model", "grok_video3", "--yes"], env)
