@@ -434,7 +434,7 @@ def _uncertain(rows: list[JournalRow], *, resend: bool) -> list[str]:
             row.state, row.said = WAITING, None
         else:
             notices.append(
-                f"line {row.line} may have been created ({row.said}): not sent again; check with the "
-                "provider, then run again with --resend-uncertain to send it"
+                f"line {row.line} may have been created ({printable(row.said or '')}): not sent again; "
+                "check with the provider, then run again with --resend-uncertain to send it"
             )
     return notices

@@ -532,8 +532,18 @@ class _WatchSaves:
     answer shows a task completed, when another process's change shows one — and, once polling is done,
     every one left (`Saver.drain`); and what the command says about each."""
 
-    def __init__(self, store: TaskStore, settings: Settings, *, as_json: bool, once: bool) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        settings: Settings,
+        *,
+        as_json: bool,
+        once: bool,
+        only: Callable[[], set[str]] | None = None,
+    ) -> None:
         self.store = store
+        self.only = only
+        """The ids whose videos are saved (`batch --save`: the batch's), asked each time; None: all."""
         self.settings = dataclasses.replace(saver_settings(settings), give_up_after=SAVE_ATTEMPTS)
         self.as_json = as_json
         self.once = once
@@ -561,7 +571,7 @@ class _WatchSaves:
             )
             async with saver:
                 try:
-                    await saver.look()  # what was owed before this watch started
+                    await saver.look(self._chosen())  # what was owed before this watch started
                     looking = asyncio.create_task(self._keep_looking(saver))
                     try:
                         report = await poll()
@@ -570,7 +580,7 @@ class _WatchSaves:
                         with contextlib.suppress(asyncio.CancelledError):
                             await looking
                     if report.auth_error is None:  # a wrong key stops everything at once
-                        await saver.drain()
+                        await saver.drain(None if self.only is None else self.only())
                     return report
                 except asyncio.CancelledError:  # Ctrl-C: the partial files stay for a resume
                     self.saving_when_stopped = saver.running
@@ -587,7 +597,13 @@ class _WatchSaves:
                 await saver.look(completed)
             if self.store.outside_version != seen:  # another process (or a save) changed the list
                 seen = self.store.outside_version
-                await saver.look()
+                await saver.look(self._chosen())
+
+    def _chosen(self) -> list[TrackedTask] | None:
+        if self.only is None:
+            return None
+        wanted = self.only()
+        return [tracked for tracked in self.store.tasks() if tracked.id in wanted]
 
     def on_done(self, task_id: str, result: Path | GrokdashError) -> None:
         saver = self.saver
@@ -613,7 +629,8 @@ class _WatchSaves:
         are not on disk and were left alone. True when any could not be saved."""
         if self.saver is None:
             return False
-        unsaved = self.saver.unsaved(self.store.tasks())
+        chosen = self._chosen()
+        unsaved = self.saver.unsaved(self.store.tasks() if chosen is None else chosen)
         tried = [(tracked, why) for tracked, why in unsaved if tracked.id in self.saver.failures]
         for tracked, why in tried:
             click.echo(f"grokdash: not saved: {printable(tracked.id)}: {why}", err=True)
@@ -1190,7 +1207,8 @@ def _run_batch(
     save: bool,
 ) -> int:
     rows = {row.line: row for row in parsed.rows}
-    saves = _WatchSaves(store, settings, as_json=False, once=False) if save else None
+    only = (lambda: set(journal.created_ids())) if save else None
+    saves = _WatchSaves(store, settings, as_json=False, once=False, only=only) if save else None
     stopped: list[str] = []
 
     def on_outcome(outcome: Outcome) -> None:

@@ -21,13 +21,16 @@ def setup_logging(secret: Secret | None, level: int = logging.INFO) -> Path | No
     """Send grokdash's log records to the log file. Returns its path, or None when it cannot be written
     (logging must never stop the user's command)."""
     path = log_path()
+    handler: logging.Handler
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
     except OSError:
-        return None
+        # No file to write to: the records are dropped. Without a handler, Python's last resort would
+        # print the warnings, tracebacks and all, on the user's terminal.
+        handler, path = logging.NullHandler(), None
     handler.setFormatter(RedactingFormatter(LOG_FORMAT, secret))
 
     root = logging.getLogger("grokdash")

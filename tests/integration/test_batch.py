@@ -358,7 +358,10 @@ def test_save_saves_each_finished_video_as_watch_save_does(fast_sim, tmp_path):
         "GROKDASH_INTERVAL": "0.5",
         "GROKDASH_DOWNLOAD_DIR": str(tmp_path / "videos"),
     }
+    fast_sim.add_task("other-1", created=time.time() - 60)  # finished long ago, not the batch's
+    assert run_cli(["add", "other-1"], env).exit_code == 0
+    assert run_cli(["watch", "--once"], env).exit_code == 0  # known completed, its video owed
     result = run_cli(["batch", str(path), "--model", "grok_video3", "--yes", "--save"], env)
     assert result.exit_code == 0, result.stderr
     saved = sorted(p.name for p in (tmp_path / "videos").glob("*.mp4"))
-    assert len(saved) == 2 and result.stdout.count("saved task_") == 2
+    assert len(saved) == 2 and result.stdout.count("saved task_") == 2  # the batch's two, not other-1
