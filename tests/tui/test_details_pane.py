@@ -13,14 +13,9 @@ from grokdash.tui.screens.copy import CopyScreen
 from grokdash.tui.widgets.task_details import TaskDetails
 
 from .board import dashboard, plain_text, screen_lines
+from .test_copy_menu import copied, done
 
 pytestmark = pytest.mark.anyio
-
-
-def done(store, clock, task_id: str, prompt: str | None = None) -> None:
-    store.add([task_id], request={"model": "grok_video3", "prompt": prompt} if prompt else None)
-    answer = Task(id=task_id, status="completed", video_url=f"https://cdn.example/{task_id}.mp4?sig=s")
-    store.update({task_id: lambda old: old.with_answer(answer, clock())})
 
 
 def pane_of(board) -> TaskDetails:
@@ -29,13 +24,6 @@ def pane_of(board) -> TaskDetails:
 
 def pane_text(board) -> str:
     return plain_text(pane_of(board).query_one("#details", Static).content)
-
-
-def copied(app, monkeypatch) -> list[str]:
-    texts: list[str] = []
-    monkeypatch.setattr(app, "copy_to_clipboard", texts.append)
-    monkeypatch.setattr(app, "copy_to_desktop", lambda text: None)
-    return texts
 
 
 async def test_v_opens_a_pane_that_follows_the_cursor_and_v_closes_it(store, clock):
