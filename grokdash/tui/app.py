@@ -518,12 +518,22 @@ class GrokdashApp(App[None]):
     def _compute_view(
         self, options: ViewOptions, now: float
     ) -> tuple[int, list[TrackedTask], dict[str, float], tuple[Counter[str], int, frozenset[str]]]:
-        """In a worker thread: everything the screen derives from all the tasks at once."""
+        """In a worker thread: everything the screen derives from all the tasks at once. The medians and
+        the counts do not depend on the view: they are computed once per version of the tasks (and of
+        what the disk says of their videos), not again for each key typed in the filter."""
         version = self.store.version
         tasks = self.store.tasks()
-        medians = model_medians(tasks)
+        key = (version, self.saver.disk_version if self.saver is not None else None)
+        derived = self._derived
+        if derived is None or derived[0] != key:
+            derived = self._derived = (key, model_medians(tasks), self._count(tasks))
+        _, medians, counts = derived
         rows = visible_tasks(tasks, options, now, medians, self.save_state)
-        return version, rows, medians, self._count(tasks)
+        return version, rows, medians, counts
+
+    _derived: tuple[tuple[int, int | None], dict[str, float], tuple[Counter[str], int, frozenset[str]]] | None
+    _derived = None
+    """(the version of the tasks and of the disk, the medians, the counts) of the last rebuild."""
 
     def _count(self, tasks: list[TrackedTask]) -> tuple[Counter[str], int, frozenset[str]]:
         """Tasks per status, how many are backing off, and the finished videos not on disk."""
