@@ -13,23 +13,12 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from grokdash import __version__, core, spend
 from grokdash.api import GrokClient, Timeouts
-from grokdash.batchfile import FORMATS, BatchFile, Defaults, format_of, read_batch
-from grokdash.batchjournal import (
-    REFUSED,
-    UNCERTAIN,
-    Journal,
-    check_name,
-    list_batches,
-    name_for,
-    source_of,
-)
-from grokdash.batchrun import BatchSettings, send_batch, summary_lines
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
 from grokdash.downloads import Downloader, SaveBusyError
@@ -57,8 +46,6 @@ from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import NOT_ON_DISK, OnDisk, look_on_disk, save_state
 from grokdash.secret import Secret
 from grokdash.sim.ratelimit import RateLimit
-from grokdash.stats import compute as compute_stats
-from grokdash.stats import parse_since
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
 from grokdash.transfer import export_tasks, read_import, split_ids
@@ -66,6 +53,14 @@ from grokdash.transfer import export_tasks, read_import, split_ids
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+if TYPE_CHECKING:  # batch and stats are imported by their commands only: every command starts sooner
+    from grokdash.batchfile import BatchFile
+    from grokdash.batchjournal import Journal
+    from grokdash.batchrun import BatchSettings
+
+BATCH_FORMATS = ("jsonl", "csv", "text")
+"""batchfile.FORMATS, here so that --help needs no import of it (a test checks they agree)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -1050,10 +1045,14 @@ def _read_source(source: str) -> str:
 
 
 def _batch_summary(requests: list[CreateRequest], settings: Settings, store: TaskStore) -> list[str]:
+    from grokdash.batchrun import summary_lines
+
     return summary_lines(requests, settings.prices, settings.budget_per_day, store.tasks(), time.time())
 
 
 def _batch_status(name: str | None, as_json: bool) -> int:
+    from grokdash.batchjournal import Journal, check_name, list_batches
+
     if name is None:
         listed: list[dict[str, object]] = []
         for batch_name in list_batches():
@@ -1105,7 +1104,9 @@ def _batch_status(name: str | None, as_json: bool) -> int:
 @click.option("--over-budget", is_flag=True, help="Send rows even past budget_per_day, on purpose.")
 @click.option("--status", "show_status", is_flag=True, help="Show a batch's rows (or every batch) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: JSON.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="The file's format (default: by its name).")
+@click.option(
+    "--format", "fmt", type=click.Choice(BATCH_FORMATS), help="The file's format (default: by its name)."
+)
 @click.option("--model", type=click.Choice(list(MODELS)), help="For rows without one (a text file's rows).")
 @click.option("--duration", type=int, metavar="SECONDS", help="For rows without one.")
 @click.option("--aspect-ratio", metavar="RATIO", help="For rows without one.")
@@ -1147,6 +1148,10 @@ def batch(
     the same file, the batch sends only the rows never sent; a row that may have been created is shown
     and not sent again unless --resend-uncertain.
     """
+    from grokdash.batchfile import Defaults, format_of, read_batch
+    from grokdash.batchjournal import Journal, check_name, name_for, source_of
+    from grokdash.batchrun import BatchSettings
+
     settings = _settings(ctx, flags)
     if show_status:
         return _batch_status(name or source, as_json)
@@ -1206,6 +1211,9 @@ def _run_batch(
     batch_settings: BatchSettings,
     save: bool,
 ) -> int:
+    from grokdash.batchjournal import REFUSED, UNCERTAIN
+    from grokdash.batchrun import send_batch
+
     rows = {row.line: row for row in parsed.rows}
     only = (lambda: set(journal.created_ids())) if save else None
     saves = _WatchSaves(store, settings, as_json=False, once=False, only=only) if save else None
@@ -1365,6 +1373,9 @@ def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) ->
     From the task database alone: nothing is asked of the API.
     """
     settings = _settings(ctx, flags)
+    from grokdash.stats import compute as compute_stats
+    from grokdash.stats import parse_since
+
     span = parse_since(since) if since else None
     store = _open_store(settings)
     result = compute_stats(store.tasks(), settings.prices, since=span)

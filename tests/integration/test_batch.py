@@ -365,3 +365,9 @@ def test_save_saves_each_finished_video_as_watch_save_does(fast_sim, tmp_path):
     assert result.exit_code == 0, result.stderr
     saved = sorted(p.name for p in (tmp_path / "videos").glob("*.mp4"))
     assert len(saved) == 2 and result.stdout.count("saved task_") == 2  # the batch's two, not other-1
+
+
+def test_the_commands_batch_formats_are_the_files():
+    from grokdash import batchfile, cli
+
+    assert cli.BATCH_FORMATS == batchfile.FORMATS
