@@ -25,7 +25,7 @@ from grokdash.downloads import Downloader, SaveBusyError
 from grokdash.errors import ApiError, GrokdashError, UsageError, printable, safe_snippet
 from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
-from grokdash.models import Status, Task, format_seconds, partition_ids
+from grokdash.models import Status, Task, partition_ids
 from grokdash.output import (
     QueryResult,
     change_line,
@@ -1352,14 +1352,6 @@ def rerun(
 # ---- stats ----------------------------------------------------------------------------------------
 
 
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate:.0%}"
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else format_seconds(value)
-
-
 @cli.command(short_help="Where the time and the money went.")
 @click.option("--since", metavar="SPAN", help="Only the tasks begun in the last SPAN: 7d, 24h, 90m, 2w.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
@@ -1373,6 +1365,7 @@ def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) ->
     From the task database alone: nothing is asked of the API.
     """
     settings = _settings(ctx, flags)
+    from grokdash.stats import COLUMNS as STATS_COLUMNS
     from grokdash.stats import compute as compute_stats
     from grokdash.stats import parse_since
 
@@ -1385,25 +1378,8 @@ def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) ->
     if not result.models:
         click.echo("no tasks" + (f" begun in the last {since}" if since else "") + ".")
         return EXIT_OK
-    header = ["MODEL", "TASKS", "DONE", "FAILED", "MODERATED", "MEDIAN", "P90", "VIDEO", "SPEND"]
-    rows = []
-    for model in result.models.values():
-        shown = model.as_json(result.priced)
-        cost = "-" if shown["spend"] is None else f"≈ {spend.money(model.spend)}"
-        if model.unpriced and result.priced:
-            cost += f" (+{model.unpriced} unpriced)"
-        cells = [
-            model.model,
-            str(model.tasks),
-            _percent(model.rate(Status.COMPLETED)),
-            _percent(model.rate(Status.FAILED)),
-            _percent(model.rate("moderated")),
-            _seconds(shown["median_seconds"]),  # type: ignore[arg-type]
-            _seconds(shown["p90_seconds"]),  # type: ignore[arg-type]
-            _seconds(model.video_seconds) if model.video_seconds else "-",
-            cost,
-        ]
-        rows.append((cells, ""))
+    header = [name.upper() for name in STATS_COLUMNS]
+    rows = [(model.cells(result.priced), "") for model in result.models.values()]
     click.echo(render_table(header, rows, color=False))
     if result.failures:
         click.echo("\ncommonest failures:")

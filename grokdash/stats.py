@@ -15,12 +15,21 @@ from dataclasses import dataclass, field
 
 from grokdash import spend
 from grokdash.errors import UsageError
-from grokdash.models import Status
+from grokdash.models import Status, format_seconds
 from grokdash.tracked import TrackedTask
 
 TOP_FAILURES = 5
+COLUMNS = ("model", "tasks", "done", "failed", "moderated", "median", "p90", "video", "spend")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else format_seconds(value)
 
 
 def parse_since(text: str) -> float:
@@ -76,6 +85,22 @@ class ModelStats:
 
     def rate(self, ending: str) -> float | None:
         return self.ended[ending] / self.tasks if self.tasks else None
+
+    def cells(self, priced: bool) -> list[str]:
+        """The row's words, as `grokdash stats` and the stats screen show them (COLUMNS)."""
+        median = statistics.median(self.took) if self.took else None
+        cost = "-"  # grokdash created none of its tasks: what they cost is not known here
+        if priced and self.made_here:
+            cost = f"≈ {spend.money(self.spend)}" + (f" (+{self.unpriced} unpriced)" if self.unpriced else "")
+        return [
+            self.model,
+            str(self.tasks),
+            *(_percent(self.rate(ending)) for ending in (Status.COMPLETED, Status.FAILED, "moderated")),
+            _seconds(median),
+            _seconds(percentile(self.took, 0.9)),
+            _seconds(self.video_seconds) if self.video_seconds else "-",
+            cost,
+        ]
 
     def as_json(self, priced: bool) -> dict[str, object]:
         return {

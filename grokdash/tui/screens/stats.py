@@ -11,37 +11,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Sparkline, Static
 
 from grokdash import spend
-from grokdash.models import Status, format_seconds
-from grokdash.stats import Stats
+from grokdash.stats import COLUMNS, Stats
 from grokdash.tui.widgets.footer import FittingFooter
-
-
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate:.0%}"
-
-
-def _seconds(value: object) -> str:
-    return format_seconds(value) if isinstance(value, int | float) else "-"
 
 
 def models_table(stats: Stats) -> Table:
     table = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
-    for name in ("model", "tasks", "done", "failed", "moderated", "median", "p90", "video", "spend"):
+    for name in COLUMNS:
         table.add_column(name, no_wrap=True, justify="left" if name == "model" else "right")
     for model in stats.models.values():
-        shown = model.as_json(stats.priced)
-        cost = "-" if shown["spend"] is None else f"≈ {spend.money(model.spend)}"
-        table.add_row(  # (a model's spend is "-" when grokdash created none of its tasks)
-            Text(model.model),
-            str(model.tasks),
-            _percent(model.rate(Status.COMPLETED)),
-            _percent(model.rate(Status.FAILED)),
-            _percent(model.rate("moderated")),
-            _seconds(shown["median_seconds"]),
-            _seconds(shown["p90_seconds"]),
-            _seconds(model.video_seconds) if model.video_seconds else "-",
-            cost,
-        )
+        name, *figures = model.cells(stats.priced)
+        table.add_row(Text(name), *figures)  # Text: a model name from a server is never markup
     return table
 
 
