@@ -44,8 +44,6 @@ from grokdash.secret import Secret, redact
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://zcbservice.aizfw.cn/kyyReactApiServer"
-
 MAX_ANSWER_BYTES = 1024 * 1024
 """The most of an answer read, as sent and as unpacked: a thousand times the API's largest."""
 ACCEPT_ENCODING = "gzip, deflate"
@@ -399,7 +397,6 @@ class GrokClient:
 
 
 __all__ = [
-    "DEFAULT_BASE_URL",
     "MAX_ANSWER_BYTES",
     "GrokClient",
     "RateLimitedError",

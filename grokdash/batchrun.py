@@ -20,7 +20,8 @@ from grokdash.api import GrokClient
 from grokdash.batchfile import BatchRow
 from grokdash.batchjournal import CREATED, REFUSED, SENDING, UNCERTAIN, WAITING, Journal
 from grokdash.errors import ApiError
-from grokdash.poller import Poller, is_settled
+from grokdash.poller import Poller
+from grokdash.pollstate import is_settled
 from grokdash.rules import MODELS, CreateRequest, label_from_prompt
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask

@@ -12,7 +12,7 @@ import click
 from grokdash import palette
 from grokdash.errors import ApiError, printable
 from grokdash.models import MAX_ID_LENGTH, Status, Task, format_seconds
-from grokdash.poller import is_gone, is_stale
+from grokdash.pollstate import is_gone, is_stale
 from grokdash.savestate import EXPIRED, FAILED, MISSING, SAVED, OnDisk, describe, save_state
 from grokdash.tracked import TrackedTask
 
@@ -155,23 +155,46 @@ LABEL_CELLS = 40
 screen (`ls --json` and `export` keep it whole)."""
 
 
-def _cut(text: str, cells: int) -> str:
-    from rich.cells import cell_len, set_cell_size
+_ONE_CELL = frozenset("".join(STATUS_MARKS.values()) + "…")
+"""The marks this module prints besides ASCII: one terminal cell each."""
 
-    return text if cell_len(text) <= cells else set_cell_size(text, cells - 1) + "…"
+
+def _plain(text: str) -> bool:
+    """Printable ASCII and this module's marks: one terminal cell a character."""
+    if not text.isprintable():
+        return False
+    return text.isascii() or all(char.isascii() or char in _ONE_CELL for char in text)
+
+
+def _cell_len(text: str) -> int:
+    """The terminal cells `text` takes: rich counts them (CJK two, accents none), but rich and its
+    Unicode tables (~3 ms) are loaded only for text that is not plain."""
+    if _plain(text):
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _cut(text: str, cells: int) -> str:
+    if _cell_len(text) <= cells:
+        return text
+    if _plain(text):
+        return text[: cells - 1] + "…"
+    from rich.cells import set_cell_size
+
+    return set_cell_size(text, cells - 1) + "…"
 
 
 def render_table(header: Sequence[str], rows: Sequence[tuple[list[str], str]], *, color: bool) -> str:
     """Columns padded to their widest cell, in terminal cells (a CJK label or an emoji takes two, an
     accent none), so every later column stays in line; the last column runs free so URLs are never cut."""
-    from rich.cells import cell_len  # only when a table is printed: rich costs ~15 ms to import
-
     cells = [list(header), *[[printable(cell) for cell in row] for row, _ in rows]]
-    widths = [max(cell_len(line[column]) for line in cells) for column in range(len(header) - 1)]
+    widths = [max(_cell_len(line[column]) for line in cells) for column in range(len(header) - 1)]
     lines = []
     for index, line in enumerate(cells):
         padded = [
-            cell + " " * (width - cell_len(cell)) for cell, width in zip(line[:-1], widths, strict=True)
+            cell + " " * (width - _cell_len(cell)) for cell, width in zip(line[:-1], widths, strict=True)
         ]
         if color and index == 0:
             padded = [click.style(cell, bold=True) for cell in padded]

@@ -19,26 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from grokdash.errors import ApiError, AuthError, GrokdashError, ProtocolError, RateLimitedError
-from grokdash.models import Status, Task
+from grokdash.models import Task
 from grokdash.pacing import Pacer
+from grokdash.pollstate import is_settled
 from grokdash.tracked import TrackedTask
 
 if TYPE_CHECKING:
     from grokdash.store import TaskStore
 
 log = logging.getLogger(__name__)
-
-# How long each model usually takes, start to finish (seconds); a task far beyond it is stale.
-TYPICAL_SECONDS = {
-    "grok_video3": 300.0,
-    "grok_video3_pro": 300.0,
-    "grok_video3_max": 600.0,
-    "grok_video3_stable": 300.0,
-}
-DEFAULT_TYPICAL_SECONDS = 300.0
-STALE_FACTOR = 3.0
-NOT_FOUND_GIVE_UP = 3
-"""A task not found this many times in a row is taken as gone: it is no longer polled by itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +40,6 @@ class PollPolicy:
     """The longest wait after errors, in seconds (never shorter than the interval)."""
     rate_limit_wait: float = 30.0
     """How long everything waits after a 429 that did not say how long."""
-
-
-def is_gone(tracked: TrackedTask) -> bool:
-    """Not found several times running: a mistyped id or a task the provider has dropped."""
-    recent = tracked.recent_errors[-NOT_FOUND_GIVE_UP:]
-    return (
-        tracked.consecutive_errors >= NOT_FOUND_GIVE_UP
-        and len(recent) == NOT_FOUND_GIVE_UP
-        and all(failure.kind == "not_found" for failure in recent)
-    )
-
-
-def is_settled(tracked: TrackedTask) -> bool:
-    """Nothing more will happen to it unless the user asks: final, or gone."""
-    return tracked.is_final or is_gone(tracked)
 
 
 def jitter_factor(task_id: str, checked_at: float, spread: float) -> float:
@@ -110,17 +84,6 @@ def next_poll_at(tracked: TrackedTask, policy: PollPolicy, now: float | None = N
 def is_due(tracked: TrackedTask, now: float, policy: PollPolicy) -> bool:
     due = next_poll_at(tracked, policy, now)
     return due is not None and due <= now
-
-
-def is_stale(tracked: TrackedTask, now: float) -> bool:
-    """Queued or processing for far longer than its model usually takes to finish."""
-    if tracked.task is None or tracked.task.status not in (Status.QUEUED, Status.PROCESSING):
-        return False
-    since = tracked.status_seen.get(str(tracked.task.status))
-    if since is None:
-        return False
-    typical = TYPICAL_SECONDS.get(tracked.model or "", DEFAULT_TYPICAL_SECONDS)
-    return now - since > typical * STALE_FACTOR
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from textual.pilot import Pilot
 
 from grokdash.api import GrokClient
 from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
-from grokdash.poller import is_gone
+from grokdash.pollstate import is_gone
 from grokdash.secret import Secret
 from grokdash.tracked import TrackedTask
 from grokdash.tui.app import DashboardConfig, GrokdashApp

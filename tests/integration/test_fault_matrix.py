@@ -19,15 +19,8 @@ import pytest
 
 from grokdash.api import GrokClient, Timeouts
 from grokdash.models import Status
-from grokdash.poller import (
-    NOT_FOUND_GIVE_UP,
-    Poller,
-    PollPolicy,
-    RoundReport,
-    backoff_delay,
-    is_gone,
-    poll_until_settled,
-)
+from grokdash.poller import Poller, PollPolicy, RoundReport, backoff_delay, poll_until_settled
+from grokdash.pollstate import NOT_FOUND_GIVE_UP, is_gone
 from grokdash.secret import Secret
 from grokdash.sim import SCENARIOS, RequestLog, SimServer, scenario_for
 from grokdash.store import TaskStore

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grokdash.models import Status
-from grokdash.poller import is_gone
+from grokdash.pollstate import is_gone
 from grokdash.sim import SimServer
 from grokdash.store import TaskStore
 from grokdash.tui.view import state_of

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from grokdash.api import DEFAULT_BASE_URL
-from grokdash.config import ConfigError, load_settings
+from grokdash.config import DEFAULT_BASE_URL, ConfigError, load_settings
 
 
 def write_config(home: Path, text: str, mode: int = 0o600) -> Path:

@@ -25,15 +25,13 @@ from hypothesis import strategies as st
 from grokdash import downloads
 from grokdash.api import Timeouts
 from grokdash.downloads import (
-    MAX_NAME_BYTES,
     Downloader,
     DownloadError,
     NameTakenError,
     UrlExpiredError,
-    extension_for,
-    safe_filename,
 )
 from grokdash.sim.media import sample_video
+from grokdash.videofile import MAX_NAME_BYTES, extension_for, safe_filename
 
 pytestmark = pytest.mark.anyio
 

@@ -8,16 +8,8 @@ from hypothesis import strategies as st
 
 from grokdash.errors import NotFoundError, RateLimitedError, ServerError
 from grokdash.models import Status, Task
-from grokdash.poller import (
-    PollPolicy,
-    backoff_delay,
-    is_due,
-    is_gone,
-    is_settled,
-    is_stale,
-    jitter_factor,
-    next_poll_at,
-)
+from grokdash.poller import PollPolicy, backoff_delay, is_due, jitter_factor, next_poll_at
+from grokdash.pollstate import is_gone, is_settled, is_stale
 from grokdash.tracked import TrackedTask
 
 T0 = 1_764_300_000.0

@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from grokdash.downloads import saved_file
 from grokdash.tracked import TrackedTask
 from grokdash.tui.widgets.footer import FittingFooter
+from grokdash.videofile import saved_file
 
 
 @dataclass(frozen=True, slots=True)
