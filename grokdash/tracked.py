@@ -140,15 +140,16 @@ class TrackedTask:
         return {name: value for name, value in record.items() if name in required or value not in EMPTY}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrackedTask:
-        """Read a stored record. Raises KeyError, TypeError, ValueError or ApiError when it is not one."""
+    def from_json(cls, data: dict[str, Any], *, checked: bool = False) -> TrackedTask:
+        """Read a stored record. Raises KeyError, TypeError, ValueError or ApiError when it is not one.
+        `checked`: written by the store after it was read whole (see `models.task_from_dict`)."""
         task_id = _id(data["id"])
         answer = data.get("answer")
         last_error = data.get("last_error")
         return cls(
             id=task_id,
             added_at=_time(data["added_at"]),
-            task=task_from_dict(_dict(answer), expected_id=task_id) if answer else None,
+            task=task_from_dict(_dict(answer), expected_id=task_id, checked=checked) if answer else None,
             label=_optional_str(data.get("label")),
             status_seen={str(k): _time(v) for k, v in (data.get("status_seen") or {}).items()},
             checked_at=_optional_float(data.get("checked_at")),

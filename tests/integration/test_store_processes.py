@@ -50,7 +50,14 @@ while True:
 """
 
 
-def start(script: str, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
+LAYOUTS = ["whole", "journal"]
+"""Every write a whole file (a database under store.JOURNAL_FROM), or changes appended to the journal
+and compacted into the file (as at 100,000 tasks; here with JOURNAL_FROM at 0)."""
+
+
+def start(script: str, *args: str, stdin: int | None = None, layout: str = "whole") -> subprocess.Popen[str]:
+    if layout == "journal":
+        script = "import grokdash.store\ngrokdash.store.JOURNAL_FROM = 0\n" + script
     return subprocess.Popen(
         [sys.executable, "-c", script, *args],
         stdin=stdin,
@@ -77,10 +84,12 @@ def check_database(db: Path, reported: set[str]) -> None:
     assert [name for name in os.listdir(db.parent) if ".corrupt-" in name] == []
 
 
-def test_twenty_processes_adding_at_once_lose_nothing(tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_twenty_processes_adding_at_once_lose_nothing(tmp_path, layout):
     db = tmp_path / "tasks.json"
     processes = [
-        start(ADDER, str(db), *[f"p{p}-t{t}" for t in range(5)], stdin=subprocess.PIPE) for p in range(20)
+        start(ADDER, str(db), *[f"p{p}-t{t}" for t in range(5)], stdin=subprocess.PIPE, layout=layout)
+        for p in range(20)
     ]
     try:
         for process in processes:
@@ -116,11 +125,11 @@ def databases(folder: Path, iterations: int) -> Iterator[tuple[int, Path, set[st
         yield iteration, db, reported.setdefault(db, set())
 
 
-def kill_one_writer_repeatedly(folder: Path, iterations: int, seed: int) -> int:
+def kill_one_writer_repeatedly(folder: Path, iterations: int, seed: int, layout: str) -> int:
     rng = random.Random(seed)
     total = 0
     for iteration, db, reported in databases(folder, iterations):
-        writer = start(WRITER, str(db), f"w{iteration}")
+        writer = start(WRITER, str(db), f"w{iteration}", layout=layout)
         try:
             lines = [writer.stdout.readline() for _ in range(rng.randint(0, 8))]
         finally:
@@ -133,12 +142,12 @@ def kill_one_writer_repeatedly(folder: Path, iterations: int, seed: int) -> int:
     return total
 
 
-def kill_two_writers_repeatedly(folder: Path, iterations: int, seed: int) -> int:
+def kill_two_writers_repeatedly(folder: Path, iterations: int, seed: int, layout: str) -> int:
     rng = random.Random(seed)
     total = 0
     for iteration, db, reported in databases(folder, iterations):
-        one = start(WRITER, str(db), f"a{iteration}")
-        two = start(WRITER, str(db), f"b{iteration}")
+        one = start(WRITER, str(db), f"a{iteration}", layout=layout)
+        two = start(WRITER, str(db), f"b{iteration}", layout=layout)
         try:
             lines = [one.stdout.readline() for _ in range(rng.randint(0, 6))]
             lines += [two.stdout.readline() for _ in range(rng.randint(0, 6))]
@@ -161,8 +170,9 @@ def kill_two_writers_repeatedly(folder: Path, iterations: int, seed: int) -> int
 @pytest.mark.parametrize(
     "iterations", [30, pytest.param(300, marks=pytest.mark.soak, id="soak-300")], ids=lambda n: str(n)
 )
-def test_a_writer_killed_at_any_moment_leaves_every_reported_task(tmp_path, iterations):
-    reported = kill_one_writer_repeatedly(tmp_path, iterations, seed=20251128 + iterations)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_writer_killed_at_any_moment_leaves_every_reported_task(tmp_path, iterations, layout):
+    reported = kill_one_writer_repeatedly(tmp_path, iterations, seed=20251128 + iterations, layout=layout)
     assert reported > iterations  # the kills did land between and during writes, not only at start-up
 
     # The next write sweeps the temp file a killed writer may have left; nothing else is left behind.
@@ -174,6 +184,7 @@ def test_a_writer_killed_at_any_moment_leaves_every_reported_task(tmp_path, iter
 @pytest.mark.parametrize(
     "iterations", [15, pytest.param(150, marks=pytest.mark.soak, id="soak-150")], ids=lambda n: str(n)
 )
-def test_two_writers_killed_at_random_moments_leave_every_reported_task(tmp_path, iterations):
-    reported = kill_two_writers_repeatedly(tmp_path, iterations, seed=1128 + iterations)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_two_writers_killed_at_random_moments_leave_every_reported_task(tmp_path, iterations, layout):
+    reported = kill_two_writers_repeatedly(tmp_path, iterations, seed=1128 + iterations, layout=layout)
     assert reported > iterations

@@ -280,6 +280,9 @@ class Unwritable(Fault):
             raise OSError(self._code, os.strerror(self._code), str(target))
 
         self._monkeypatch.setattr("grokdash.store.replace_atomically", refuse)
+        # A database past store.JOURNAL_FROM appends to its journal instead: refused the same way.
+        self._monkeypatch.setattr("grokdash.taskjournal.replace_atomically", refuse)
+        self._monkeypatch.setattr("grokdash.taskjournal.append", lambda path, size, text: refuse(path, text))
 
     def heal(self) -> None:
         self._monkeypatch.undo()

@@ -90,7 +90,7 @@ def test_the_file_is_a_tinydb_database_both_ways(db, clock):
 
     document = json.loads(db.read_text())
     assert set(document) == {"tasks", "_meta"}
-    assert document["_meta"] == {"1": {"schema": 1}}
+    assert document["_meta"]["1"]["schema"] == 1
     plain = TinyDB(db)
     assert [doc["id"] for doc in plain.table("tasks").all()] == ["task_1", "task_2"]
     plain.table("tasks").insert(TrackedTask(id="task_3", added_at=clock.now + 1).to_json())
@@ -392,6 +392,43 @@ def test_one_unreadable_record_keeps_the_good_ones_and_sets_the_file_aside(db, c
     assert again.notices == []
 
 
+def test_a_file_edited_by_hand_after_the_store_wrote_it_is_checked_whole_again(db, clock):
+    # The store skips some checks on a file whose digest says it is as written; an edit breaks the digest.
+    store = TaskStore(db, clock=clock)
+    store.add(["a", "b", "c"])
+    text = db.read_text()
+    assert '"id":"b"' in text and store_module.DIGEST_FIELD in text
+    db.write_text(text.replace('"id":"b"', '"id":"b b"'))
+
+    again = TaskStore(db, clock=clock)
+    assert ids(again) == ["a", "c"]
+    [notice] = again.notices
+    assert "unusable task id" in notice and "whitespace" in notice
+
+
+@pytest.mark.parametrize("why", ["kept digest", "no digest"])
+def test_a_record_reads_back_the_same_whether_or_not_the_checks_are_skipped(db, clock, why):
+    store = TaskStore(db, clock=clock)
+    store.add(["a"], request={"model": "grok_video3", "prompt": "a kite"})
+    answer = {
+        "id": "a",
+        "status": "COMPLETED ",
+        "model": "m" * 500,
+        "created": "17",
+        "video_url": "https://x/a",
+    }
+    store.update({"a": lambda r: r.with_answer(task_from_dict(answer), 5.0).with_label("kites")})
+    store.update({"a": lambda r: r.with_error(RateLimitedError("slow down", retry_after=3), 6.0)})
+    if why == "no digest":
+        document = json.loads(db.read_text())
+        del document["_meta"]["1"][store_module.DIGEST_FIELD]
+        db.write_text(json.dumps(document))
+    assert store_module._decode(db.read_bytes())[1] is (why == "kept digest")
+    read = TaskStore(db, clock=clock).get("a")
+    assert read == store.get("a")
+    assert read.task.status == "completed" and len(read.task.model) < 500
+
+
 def test_a_record_repeating_an_id_is_set_aside(db, clock):
     db.parent.mkdir(parents=True)
     db.write_text(json.dumps({"tasks": {"1": good_doc("a"), "2": good_doc("a")}}))
@@ -587,14 +624,45 @@ def test_a_record_survives_the_round_trip_with_every_field(tmp_path):
     assert TrackedTask.from_json(bare.to_json()) == bare
 
 
-def test_the_file_is_written_as_compact_json_the_same_as_one_dumps():
+def test_the_file_is_compact_json_that_any_json_reader_reads_back_the_same():
     data = {
         "tasks": {"1": {"id": "a", "label": 'sunset ☀ "quoted"', "n": [1, 2.5, None, True]}, "2": {}},
         "_meta": {"1": {"schema": 1}},
         "empty": {},
     }
-    expected = json.dumps(data, separators=(",", ":")).encode("ascii")
-    assert store_module._encode(data) == expected
+    encoded = store_module._encode(data)
+    for read in (json.loads(encoded), store_module._decode(encoded)[0]):
+        assert read["_meta"]["1"].pop(store_module.DIGEST_FIELD)
+        assert read == data
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param({"label": "bad \udcff byte"}, id="lone surrogate"),
+        pytest.param({"answer": {"created": 10**30}}, id="beyond 64 bits"),
+        pytest.param({"answer": {"created": -(2**63) - 1}}, id="below 64 bits"),
+    ],
+)
+def test_what_the_fast_codec_refuses_or_misreads_round_trips_exactly(tmp_path, odd):
+    # orjson refuses lone surrogates and integers beyond 64 bits when writing, and reads such an integer
+    # as a float: the store writes those records with the standard library and reads that file with it.
+    docs = {str(n): {"id": f"t{n}", "added_at": 1.0} for n in range(1, 5_000)}
+    docs["2500"] = {"id": "t2500", "added_at": 1.0, **odd}
+    data = {"tasks": docs, "_meta": {"1": {"schema": 1}}}
+    encoded = store_module._encode(data)
+    assert store_module._decode(encoded) == (json.loads(encoded), True)
+    assert json.loads(encoded)["tasks"] == docs
+
+
+def test_a_file_no_longer_holding_a_big_number_is_read_fast_again():
+    big = {"tasks": {"1": {"id": "a", "answer": {"created": 10**30}}}, "_meta": {"1": {"schema": 1}}}
+    assert store_module.EXACT_FLAG in json.loads(store_module._encode(big))["_meta"]["1"]
+    small = {
+        "tasks": {"1": {"id": "a", "answer": {"created": 5}}},
+        "_meta": json.loads(store_module._encode(big))["_meta"],
+    }
+    assert store_module.EXACT_FLAG not in json.loads(store_module._encode(small))["_meta"]["1"]
 
 
 # ---- staged answers: shown at once, written in batches, kept while the disk fails -------------------
