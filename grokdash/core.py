@@ -14,18 +14,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from grokdash.api import GrokClient
 from grokdash.config import state_dir
-from grokdash.downloads import VIDEO_SUFFIXES, saved_file
 from grokdash.errors import ApiError, GrokdashError, InvalidIdError, safe_snippet
 from grokdash.files import PRIVATE_MODE
 from grokdash.models import Task, partition_ids
 from grokdash.rules import CreateRequest, label_from_prompt
-from grokdash.savestate import OnDisk, look_on_disk
+from grokdash.savestate import OnDisk, look_on_disk, partial_files
 from grokdash.store import AddOutcome, TaskStore
 from grokdash.tracked import TrackedTask
+from grokdash.videofile import VIDEO_SUFFIXES, saved_file
+
+if TYPE_CHECKING:  # the client is the caller's: `add` and `ls` start without loading httpx
+    from grokdash.api import GrokClient
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +193,9 @@ def look_at_disk(tasks: Iterable[TrackedTask], folder: Path, *, with_label: bool
     """What the disk says of each task's video, by id (tasks with no video are left out): what the
     `saved` state of `ls`, `watch` and `export` comes from. A few stats a task: blocking."""
     found = {}
+    parts = partial_files(folder)
     for tracked in tasks:
-        disk = look_on_disk(tracked, folder, with_label=with_label)
+        disk = look_on_disk(tracked, folder, with_label=with_label, parts=parts)
         if disk is not None:
             found[tracked.id] = disk
     return found

@@ -13,12 +13,14 @@ comes from the record and a look at the disk (`look_on_disk`, a few stats; run i
 
 from __future__ import annotations
 
+import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
-from grokdash.downloads import PART_SUFFIX, extension_for, part_progress, safe_filename, saved_file
 from grokdash.models import Status
 from grokdash.tracked import TrackedTask
+from grokdash.videofile import PART_SUFFIX, extension_for, part_progress, safe_filename, saved_file
 
 OWED = "owed"
 PARTIAL = "partial"
@@ -49,22 +51,47 @@ class OnDisk:
         return min(99, done * 100 // total)
 
 
+NOTHING_SAVED = OnDisk(saved=False)
+"""A video with neither a saved file nor a partial one (shared: the value is frozen)."""
+
+
 def has_video(tracked: TrackedTask) -> bool:
     """Completed: its video is to be saved. Without a URL in the last answer too (some servers say
     `completed` a moment before the URL is ready): the save asks the API for it first."""
     return tracked.status == Status.COMPLETED
 
 
-def look_on_disk(tracked: TrackedTask, folder: Path, *, with_label: bool) -> OnDisk | None:
+def look_on_disk(
+    tracked: TrackedTask, folder: Path, *, with_label: bool, parts: AbstractSet[str] | None = None
+) -> OnDisk | None:
     """Stat the recorded file, or the partial file a save of it would resume; None when the task has no
-    video to save. Blocking: call it in a worker thread for many tasks."""
+    video to save. `parts`: the names of the partial files in `folder`, when the caller listed them once
+    for many tasks (then a task with none is told without working out its file name). Blocking: call it
+    in a worker thread for many tasks."""
     if tracked.local_file:
         return OnDisk(saved=saved_file(tracked) is not None)
     if not has_video(tracked):
         return None
+    if parts is not None and not parts:
+        return NOTHING_SAVED
     url = (tracked.task.video_url if tracked.task else None) or ""
     name = safe_filename(tracked.id, tracked.label, extension_for(None, url), with_label=with_label)
-    return OnDisk(saved=False, partial=part_progress(folder / (name + PART_SUFFIX)))
+    part = name + PART_SUFFIX
+    if parts is not None and part not in parts:
+        return NOTHING_SAVED
+    return OnDisk(saved=False, partial=part_progress(folder / part))
+
+
+def partial_files(folder: Path) -> frozenset[str] | None:
+    """The names of the partial files in `folder` (one listing, for `look_on_disk` over many tasks);
+    None when the folder cannot be listed (a folder one may enter but not list): then look per task."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(entry.name for entry in entries if entry.name.endswith(PART_SUFFIX))
+    except FileNotFoundError:  # nothing saved there yet
+        return frozenset()
+    except OSError:
+        return None
 
 
 def save_state(tracked: TrackedTask, disk: OnDisk | None) -> str | None:

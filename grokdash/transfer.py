@@ -14,13 +14,14 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from grokdash import jsonout
 from grokdash.errors import UsageError
 from grokdash.output import tracked_json, tracked_state
-from grokdash.poller import is_stale
+from grokdash.pollstate import is_stale
 from grokdash.savestate import OnDisk, save_state
 from grokdash.tracked import TrackedTask
 
@@ -51,6 +52,38 @@ class ImportFileError(UsageError):
     kind = "input"
 
 
+def export_pieces(
+    tracked: list[TrackedTask],
+    fmt: Format,
+    disk: Mapping[str, OnDisk] | None = None,
+    *,
+    now: float | None = None,
+) -> Iterator[bytes]:
+    """The tracked list as JSON (every record whole) or CSV, in pieces, a task at a time. `disk`: what a
+    look at the disk found, by task id (`savestate.look_on_disk`), for each record's `saved`; `now`
+    (default: the time) for `stale`."""
+    disk = disk or {}
+    now = time.time() if now is None else now
+    if fmt == "json":
+        # What json.dumps(document, indent=2) prints, with the tasks streamed (jsonout).
+        head = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION}
+        yield jsonout.pretty(head)[:-2] + b',\n  "tasks": '
+        exported = (_exported(task, disk.get(task.id), now) for task in tracked)
+        yield from jsonout.array_pieces(exported, level=1, end=b"\n}\n")
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for n, task in enumerate(tracked, start=1):
+        fields = tracked_json(task, disk.get(task.id), now=now)
+        writer.writerow({name: "" if value is None else value for name, value in fields.items()})
+        if n % jsonout.CHUNK == 0:
+            yield buffer.getvalue().encode("utf-8", "surrogateescape")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8", "surrogateescape")
+
+
 def export_tasks(
     tracked: list[TrackedTask],
     fmt: Format,
@@ -58,24 +91,8 @@ def export_tasks(
     *,
     now: float | None = None,
 ) -> str:
-    """The tracked list as JSON (every record whole) or CSV. `disk`: what a look at the disk found, by
-    task id (`savestate.look_on_disk`), for each record's `saved`; `now` (default: the time) for `stale`."""
-    disk = disk or {}
-    now = time.time() if now is None else now
-    if fmt == "json":
-        document = {
-            "format": EXPORT_FORMAT,
-            "version": EXPORT_VERSION,
-            "tasks": [_exported(task, disk.get(task.id), now) for task in tracked],
-        }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for task in tracked:
-        fields = tracked_json(task, disk.get(task.id), now=now)
-        writer.writerow({name: "" if value is None else value for name, value in fields.items()})
-    return buffer.getvalue()
+    """`export_pieces` as one text."""
+    return b"".join(export_pieces(tracked, fmt, disk, now=now)).decode("utf-8", "surrogateescape")
 
 
 def _exported(task: TrackedTask, disk: OnDisk | None, now: float) -> dict[str, Any]:
