@@ -32,11 +32,12 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else format_seconds(value)
 
 
-def parse_since(text: str) -> float:
-    """`7d`, `24h`, `90m`, `2w`: a span in seconds."""
+def parse_since(text: str, *, option: str = "--since") -> float:
+    """`7d`, `24h`, `90m`, `2w`: a span in seconds (`option` names the flag in the error: `archive
+    --older-than` takes the same spans)."""
     found = _SPAN.fullmatch(text.strip().lower())
     if not found or float(found[1]) <= 0:
-        raise UsageError(f"--since takes a span like 7d, 24h, 90m or 2w, not {text[:20]!r}")
+        raise UsageError(f"{option} takes a span like 7d, 24h, 90m or 2w, not {text[:20]!r}")
     return float(found[1]) * UNITS[found[2]]
 
 
