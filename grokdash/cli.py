@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -17,13 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from grokdash import __version__, core, spend
-from grokdash.api import GrokClient, Timeouts
+from grokdash import __version__, core
 from grokdash.config import SPECS, ConfigError, Settings, load_settings
-from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, Demo, start_demo
-from grokdash.downloads import Downloader, SaveBusyError
 from grokdash.errors import ApiError, GrokdashError, UsageError, printable, safe_snippet
-from grokdash.keyfile import save_api_key
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, Task, partition_ids
 from grokdash.output import (
@@ -34,7 +29,7 @@ from grokdash.output import (
     render_tracked_table,
     tracked_json,
 )
-from grokdash.poller import Outcome, Poller, PollPolicy, RoundReport, is_gone, is_settled
+from grokdash.pollstate import is_gone, is_settled
 from grokdash.rules import (
     MODELS,
     CreateRequest,
@@ -42,22 +37,27 @@ from grokdash.rules import (
     request_problems,
     rules_text,
 )
-from grokdash.saver import Saver, saver_settings
 from grokdash.savestate import NOT_ON_DISK, OnDisk, look_on_disk, save_state
 from grokdash.secret import Secret
-from grokdash.sim.ratelimit import RateLimit
 from grokdash.store import TaskStore
 from grokdash.tracked import TrackedTask
-from grokdash.transfer import export_tasks, read_import, split_ids
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-if TYPE_CHECKING:  # batch and stats are imported by their commands only: every command starts sooner
+# What only some commands use is imported by them, in the function: `add`, `ls` or `--help` must not
+# pay for asyncio, the HTTP client (httpx, and rich through it), the poller, the saver, the simulator,
+# batches or stats (tests/unit/test_startup_imports.py; bench/startup.py).
+if TYPE_CHECKING:
+    from grokdash.api import GrokClient
     from grokdash.batchfile import BatchFile
     from grokdash.batchjournal import Journal
     from grokdash.batchrun import BatchSettings
+    from grokdash.demo import Demo
+    from grokdash.poller import Outcome, RoundReport
+    from grokdash.saver import Saver
+    from grokdash.sim.ratelimit import RateLimit
 
 BATCH_FORMATS = ("jsonl", "csv", "text")
 """batchfile.FORMATS, here so that --help needs no import of it (a test checks they agree)."""
@@ -101,6 +101,8 @@ def _settings(
 
 
 def _client(settings: Settings) -> GrokClient:
+    from grokdash.api import GrokClient, Timeouts
+
     return GrokClient(
         settings.base_url,
         settings.require_key(),
@@ -142,6 +144,8 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
     notices = list(settings.warnings)
     running_demo: Demo | None = None
     if demo:
+        from grokdash.demo import DEMO_INTERVAL, DEMO_KEY, start_demo
+
         running_demo = start_demo()
         # The line above named the configured database and API; the demo uses neither.
         log.info("the demo: database %s, simulator at %s", running_demo.store.path, running_demo.base_url)
@@ -152,6 +156,8 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
         base_url, key = settings.base_url, settings.api_key
 
     def make_client() -> GrokClient:
+        from grokdash.api import GrokClient, Timeouts
+
         assert key is not None
         timeouts = Timeouts(total=settings.timeout)
         return GrokClient(base_url, key, timeouts=timeouts, max_connections=settings.concurrency)
@@ -172,10 +178,22 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
     app = GrokdashApp(config)
     try:
         app.run()
+        opened = getattr(app, "store", None)
+        if isinstance(opened, TaskStore) and running_demo is None:
+            _compact_quietly(opened)
     finally:
         if running_demo is not None:
             running_demo.close()
     return app.return_code or EXIT_OK  # 1 when it stopped on an unexpected error
+
+
+def _compact_quietly(store: TaskStore) -> None:
+    """On a clean exit of a long-running command: the journal's changes into the TinyDB file (see
+    store.JOURNAL_FROM). Not being able to is no failure of the command: the journal keeps them."""
+    try:
+        store.compact()
+    except GrokdashError as error:
+        log.warning("could not compact the task database: %s", error.message)
 
 
 # ---- status ---------------------------------------------------------------------------------------
@@ -183,6 +201,8 @@ def run_dashboard(ctx: click.Context, flags: dict[str, Any], *, demo: bool) -> i
 
 async def query_tasks(client: GrokClient, ids: Iterable[str], concurrency: int) -> list[QueryResult]:
     """Ask for every id at once (at most `concurrency` in flight); results in the order asked."""
+    import asyncio
+
     gate = asyncio.Semaphore(concurrency)
 
     async def query(task_id: str) -> QueryResult:
@@ -215,6 +235,8 @@ def status(ctx: click.Context, ids: tuple[str, ...], as_json: bool, **flags: Any
     Exit status: 0 when every task was found and none failed, 1 when a query or a task failed,
     2 for an invalid id or a missing key.
     """
+    import asyncio
+
     settings = _settings(ctx, flags)
     valid, refused = _split_valid(ids)
     for result in refused:
@@ -262,7 +284,12 @@ def _read_ids(ids: Iterable[str]) -> list[str]:
     """The ids as given, with `-` replaced by the ids read from standard input."""
     collected: list[str] = []
     for task_id in ids:
-        collected.extend(split_ids(sys.stdin.read()) if task_id == "-" else [task_id])
+        if task_id == "-":
+            from grokdash.transfer import split_ids  # only now: transfer loads csv and the JSON writer
+
+            collected.extend(split_ids(sys.stdin.read()))
+        else:
+            collected.append(task_id)
     return collected
 
 
@@ -367,23 +394,29 @@ def _matches(tracked: TrackedTask, wanted: str) -> bool:
     help="Only tasks with this status (queued, processing, completed, failed, or any other the API "
     "sent), or: " + "; ".join(f"{name}: {meaning}" for name, meaning in STATUS_FILTERS.items()) + ".",
 )
+@click.option(
+    "--archived", is_flag=True, help="List the archive instead (grokdash archive), with the same columns."
+)
 @settings_options
 @click.pass_context
-def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, **flags: Any) -> int:
+def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, archived: bool, **flags: Any) -> int:
     """The tracked tasks as last seen. Asks the API nothing (see watch)."""
     settings = _settings(ctx, flags)
-    tasks = _open_store(settings).tasks()
+    tasks = _archived_tasks(settings) if archived else _open_store(settings).tasks()
     if wanted:
         _check_status_word(wanted, tasks)
         tasks = [tracked for tracked in tasks if _matches(tracked, wanted)]
     disk = _look_at_disk(settings, tasks)
     if as_json:
-        listed = [tracked_json(tracked, disk.get(tracked.id)) for tracked in tasks]
-        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        from grokdash.jsonout import write_array
+
+        # One task at a time, printed as it is made: 100,000 tasks never sit in memory as text.
+        write_array((tracked_json(tracked, disk.get(tracked.id)) for tracked in tasks), _echo_bytes)
     elif tasks:
         click.echo(render_tracked_table(tasks, color=_color_wanted(), disk=disk))
     else:
-        click.echo("no tracked tasks" + (f" with status {wanted}" if wanted else "") + ".", err=True)
+        where = "archived" if archived else "tracked"
+        click.echo(f"no {where} tasks" + (f" with status {wanted}" if wanted else "") + ".", err=True)
     return EXIT_OK
 
 
@@ -427,6 +460,10 @@ def watch(
     one line each as it is saved ("saved ID: FILE"; with --json, the task's JSON again). Interrupted,
     a partial file is kept and the next save resumes it.
     """
+    import asyncio
+
+    from grokdash.poller import Poller, PollPolicy
+
     settings = _settings(ctx, flags)
     valid, refused = _split_valid(ids)
     if refused:
@@ -499,6 +536,8 @@ def watch(
         raise
     if report.store_error is not None:
         click.echo(f"grokdash: the answers were not saved: {report.store_error.message}", err=True)
+    elif not once:
+        _compact_quietly(store)
     final = [tracked for tracked in store.tasks() if only is None or tracked.id in only]
     disk = _look_at_disk(settings, final)
     if as_json and once:
@@ -536,6 +575,10 @@ class _WatchSaves:
         once: bool,
         only: Callable[[], set[str]] | None = None,
     ) -> None:
+        import asyncio
+
+        from grokdash.saver import saver_settings
+
         self.store = store
         self.only = only
         """The ids whose videos are saved (`batch --save`: the batch's), asked each time; None: all."""
@@ -555,6 +598,11 @@ class _WatchSaves:
             self._wake.set()
 
     async def run(self, client: GrokClient, poll: Callable[[], Awaitable[RoundReport]]) -> RoundReport:
+        import asyncio
+
+        from grokdash.downloads import Downloader
+        from grokdash.saver import Saver
+
         async with Downloader() as downloader:
             saver = self.saver = Saver(
                 self.store,
@@ -582,6 +630,8 @@ class _WatchSaves:
                     raise
 
     async def _keep_looking(self, saver: Saver) -> None:
+        import asyncio
+
         seen = self.store.outside_version
         while True:
             with contextlib.suppress(TimeoutError):
@@ -601,6 +651,8 @@ class _WatchSaves:
         return [tracked for tracked in self.store.tasks() if tracked.id in wanted]
 
     def on_done(self, task_id: str, result: Path | GrokdashError) -> None:
+        from grokdash.downloads import SaveBusyError
+
         saver = self.saver
         assert saver is not None
         if isinstance(result, SaveBusyError):  # another grokdash is saving it: it records the file
@@ -656,6 +708,8 @@ def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
     kept. The key is never a flag, so it stays out of shell history and the process list."""
     # A config file that cannot be read is said before asking. Its warnings are not: "others can read
     # the key, run chmod 600" is what login itself is about to fix, and it sends nothing over http.
+    from grokdash.keyfile import save_api_key
+
     settings = _settings(ctx, flags, echo_warnings=False, config_may_be_new=True)
     path = settings.config_path
     if from_stdin or not sys.stdin.isatty():
@@ -684,11 +738,18 @@ def login(ctx: click.Context, from_stdin: bool, **flags: Any) -> int:
 @click.pass_context
 def export(ctx: click.Context, fmt: str, **flags: Any) -> int:
     """Print the tracked list: JSON keeps everything (import reads it back), CSV is for spreadsheets."""
+    from grokdash.transfer import export_pieces
+
     settings = _settings(ctx, flags)
     tasks = _open_store(settings).tasks()
-    text = export_tasks(tasks, fmt, _look_at_disk(settings, tasks))  # type: ignore[arg-type]
-    click.echo(text, nl=False)
+    for piece in export_pieces(tasks, fmt, _look_at_disk(settings, tasks)):  # type: ignore[arg-type]
+        _echo_bytes(piece)
     return EXIT_OK
+
+
+def _echo_bytes(piece: bytes) -> None:
+    # As text: click then writes it the way it writes every other line (and to a test's StringIO).
+    click.echo(piece.decode("utf-8"), nl=False)
 
 
 @cli.command(name="import", short_help="Track the tasks in an export or a list of ids.")
@@ -701,6 +762,8 @@ def import_(ctx: click.Context, file: str, **flags: Any) -> int:
 
     Invalid ids are named and refused, the others still go in; already tracked ids are skipped.
     """
+    from grokdash.transfer import read_import
+
     settings = _settings(ctx, flags)
     source = "standard input" if file == "-" else file
     try:
@@ -745,6 +808,8 @@ def download(ctx: click.Context, ids: tuple[str, ...], all_: bool, to: str | Non
     of yours with the video's name is left alone: the video goes beside it (`ID (1).mp4`).
     Exit status 1 when any could not be saved (each is named), 2 for bad input.
     """
+    import asyncio
+
     settings = _settings(ctx, flags)
     if bool(ids) == all_:
         raise UsageError("give task ids or --all, not both and not neither")
@@ -789,6 +854,9 @@ async def _save_videos(
     progress bar per file on a terminal); with `take_owed`, then every other video owed a save that
     turns up meanwhile. Returns how each ended, the given ids first, in their order."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+
+    from grokdash.downloads import Downloader
+    from grokdash.saver import Saver, saver_settings
 
     progress = Progress(
         TextColumn("{task.description}"),
@@ -849,6 +917,20 @@ async def _save_videos(
 # ---- new ------------------------------------------------------------------------------------------
 
 
+class _EpilogWhenShown(click.Command):
+    """A command whose epilog is written only when its help is shown, not by every command's start:
+    `sim`'s names the simulator's scenarios (it would import the simulator), `new`'s the models' rules."""
+
+    def __init__(self, *args: Any, epilog_from: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epilog_from = epilog_from
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.epilog is None:
+            self.epilog = self.epilog_from()
+        super().format_epilog(ctx, formatter)
+
+
 def _rules_epilog() -> str:
     lines = ["\b", "What each model takes (checked before anything is sent):"]
     for rules in MODELS.values():
@@ -887,7 +969,7 @@ def _describe_request(request: CreateRequest) -> list[str]:
     return lines
 
 
-@cli.command(short_help="Create a task and track it.", epilog=_rules_epilog())
+@cli.command(short_help="Create a task and track it.", cls=_EpilogWhenShown, epilog_from=_rules_epilog)
 @click.option(
     "--model", required=True, type=click.Choice(list(MODELS)), help="The Grok video model (see below)."
 )
@@ -951,6 +1033,10 @@ def new(
     that would pass the day's budget is refused before anything is sent (exit status 2) unless
     --over-budget.
     """
+    import asyncio
+
+    from grokdash import spend
+
     settings = _settings(ctx, flags)
     rules = MODELS[model]
     if rules.duration_is_fixed and duration == rules.default_duration:
@@ -1211,8 +1297,11 @@ def _run_batch(
     batch_settings: BatchSettings,
     save: bool,
 ) -> int:
+    import asyncio
+
     from grokdash.batchjournal import REFUSED, UNCERTAIN
     from grokdash.batchrun import send_batch
+    from grokdash.poller import Poller, PollPolicy, RoundReport
 
     rows = {row.line: row for row in parsed.rows}
     only = (lambda: set(journal.created_ids())) if save else None
@@ -1286,6 +1375,10 @@ def rerun(
     """Create each task again from the request it was created with (tasks created here), or, for
     others, from --model and --prompt; each is tracked at once with the label of the one it repeats,
     and its id printed. The same checks, summary and single confirmation as `grokdash batch`."""
+    import asyncio
+
+    from grokdash import spend
+
     settings = _settings(ctx, flags)
     store = _open_store(settings)
     rows: list[tuple[str, CreateRequest, str | None]] = []
@@ -1355,15 +1448,19 @@ def rerun(
 @cli.command(short_help="Where the time and the money went.")
 @click.option("--since", metavar="SPAN", help="Only the tasks begun in the last SPAN: 7d, 24h, 90m, 2w.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--live-only", is_flag=True, help="Leave out the archived tasks (grokdash archive).")
 @settings_options
 @click.pass_context
-def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) -> int:
+def stats(ctx: click.Context, since: str | None, as_json: bool, live_only: bool, **flags: Any) -> int:
     """Per model: the tasks, how many completed, failed or were moderated, the median and 90th
     percentile time from created to completed, the seconds of video made, and the estimated spend (by
     [prices]; tasks created here only); the commonest failure reasons; tasks and spend per day.
 
-    From the task database alone: nothing is asked of the API.
+    From the task database alone: nothing is asked of the API. The archived tasks (grokdash archive)
+    count too, unless --live-only.
     """
+    from grokdash import spend
+
     settings = _settings(ctx, flags)
     from grokdash.stats import COLUMNS as STATS_COLUMNS
     from grokdash.stats import compute as compute_stats
@@ -1371,7 +1468,8 @@ def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) ->
 
     span = parse_since(since) if since else None
     store = _open_store(settings)
-    result = compute_stats(store.tasks(), settings.prices, since=span)
+    tasks = store.tasks() if live_only else [*store.tasks(), *_archived_tasks(settings, store)]
+    result = compute_stats(tasks, settings.prices, since=span)
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -1391,6 +1489,136 @@ def stats(ctx: click.Context, since: str | None, as_json: bool, **flags: Any) ->
         bar = "█" * max(1, round(20 * tasks / most))
         money = f"  ≈ {spend.money(cost)}" if result.priced else ""
         click.echo(f"  {day}  {tasks:>5}  {bar}{money}")
+    return EXIT_OK
+
+
+# ---- archive --------------------------------------------------------------------------------------
+
+
+def _open_archive(settings: Settings) -> TaskStore:
+    from grokdash.archive import open_archive
+
+    archive = open_archive(settings.db)
+    for notice in archive.notices:
+        click.echo(f"grokdash: warning: {notice}", err=True)
+    return archive
+
+
+def _archived_tasks(settings: Settings, live: TaskStore | None = None) -> list[TrackedTask]:
+    """The archive's tasks (`ls --archived`, `stats`), a task in both databases counted as live."""
+    from grokdash.archive import archived_tasks
+
+    return archived_tasks(live or _open_store(settings), _open_archive(settings))
+
+
+def _say_settled(settled: list[str]) -> None:
+    if settled:
+        n = len(settled)
+        click.echo(
+            f"grokdash: note: {_count(n, 'task')} {'was' if n == 1 else 'were'} in both the live list and "
+            "the archive (a move was cut short); the live copy was kept",
+            err=True,
+        )
+
+
+@cli.command(name="archive", short_help="Move finished tasks to the archive beside the database.")
+@click.option(
+    "--older-than",
+    metavar="SPAN",
+    default="30d",
+    show_default=True,
+    help="Only tasks that became final at least SPAN ago: 30d, 12h, 90m, 2w.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    metavar="S,…",
+    help="Only tasks that ended so, comma separated: completed, failed, or another final status a "
+    "tracked task has (moderated…).",
+)
+@click.option("--saved", is_flag=True, help="Only tasks whose video is saved.")
+@click.option("--dry-run", is_flag=True, help="List what would be archived; move nothing.")
+@settings_options
+@click.pass_context
+def archive_command(
+    ctx: click.Context, older_than: str, statuses: str | None, saved: bool, dry_run: bool, **flags: Any
+) -> int:
+    """Move finished tasks out of the live list into the archive, a task database of the same format
+    beside it (for --db X/tasks.json, X/tasks.archive.json), so the list, and every write of it, holds
+    only what is still worth watching. `ls --archived` lists the archive, `stats` counts it, and
+    `unarchive ID` brings a task back (a later archive run takes it again if it still qualifies).
+
+    Only final tasks move (completed, failed, any other ending), by the time their final status was
+    first seen. Completed videos not saved yet stay in the live list (archived, grokdash would never
+    save them), and are counted. Each task is copied into the archive before it leaves the list, so a
+    kill at any moment loses none: the next run settles a task left in both.
+    """
+    from grokdash.archive import Selection, archive_path, choose, move_to_archive, parse_statuses
+    from grokdash.stats import parse_since
+
+    settings = _settings(ctx, flags)
+    span = parse_since(older_than, option="--older-than")
+    store = _open_store(settings)
+    tasks = store.tasks()
+    wanted = parse_statuses(statuses, tasks) if statuses is not None else None
+    selection = Selection(span, wanted, saved)
+    plan = choose(tasks, selection, time.time(), settings.download_dir, with_label=settings.label_in_filename)
+    path = archive_path(settings.db)
+    kept = plan.kept_sentence()
+    if dry_run:
+        if not plan.chosen:
+            click.echo(f"nothing to archive: {plan.nothing_sentence(older_than)}", err=True)
+            return EXIT_OK
+        disk = _look_at_disk(settings, plan.chosen)
+        click.echo(render_tracked_table(plan.chosen, color=_color_wanted(), disk=disk))
+        would = f"would archive {_count(len(plan.chosen), 'task')} to {path}"
+        click.echo(f"dry run: {would}; nothing moved", err=True)
+        if kept is not None:
+            click.echo(f"grokdash: note: {kept}", err=True)
+        return EXIT_OK
+    if not plan.chosen and not os.path.lexists(path):  # no archive yet: nothing to settle either
+        click.echo(f"nothing to archive: {plan.nothing_sentence(older_than)}", err=True)
+        return EXIT_OK
+    # Even with nothing chosen: this run settles a task an earlier, killed one left in both databases.
+    done = move_to_archive(store, _open_archive(settings), [tracked.id for tracked in plan.chosen])
+    _say_settled(done.settled)
+    if done.moved:
+        click.echo(f"archived {_count(len(done.moved), 'task')} to {path}")
+        if kept is not None:
+            click.echo(f"grokdash: note: {kept}", err=True)
+    elif plan.chosen:
+        click.echo("nothing archived: the tasks chosen left the live list meanwhile", err=True)
+    else:
+        click.echo(f"nothing to archive: {plan.nothing_sentence(older_than)}", err=True)
+    return EXIT_OK
+
+
+@cli.command(short_help="Bring archived tasks back to the live list.")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@settings_options
+@click.pass_context
+def unarchive(ctx: click.Context, ids: tuple[str, ...], **flags: Any) -> int:
+    """Move tasks from the archive (grokdash archive) back to the live list, with all their fields:
+    into the list first, then out of the archive, so a kill at any moment loses none.
+
+    Exit status 1 when an id is in neither.
+    """
+    from grokdash.archive import archive_path, move_to_live
+
+    settings = _settings(ctx, flags)
+    done = move_to_live(_open_store(settings), _open_archive(settings), ids)
+    _say_settled(done.settled)
+    _say("unarchived", [tracked.id for tracked in done.moved])
+    _say("already tracked", done.already)
+    if done.unknown:
+        named = ", ".join(safe_snippet(task_id, 60) for task_id in done.unknown[:10])
+        more = f" and {len(done.unknown) - 10} more" if len(done.unknown) > 10 else ""
+        verb = "is" if len(done.unknown) == 1 else "are"
+        click.echo(
+            f"grokdash: {named}{more} {verb} neither archived (in {archive_path(settings.db)}) nor tracked",
+            err=True,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -1416,6 +1644,8 @@ class _RateLimitType(click.ParamType):
     name = "N[/SECONDS]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from grokdash.sim.ratelimit import RateLimit
+
         if isinstance(value, RateLimit):
             return value
         try:
@@ -1428,7 +1658,7 @@ def _seconds_option(flag: str, default: float, help_text: str) -> Callable[[F], 
     return click.option(flag, type=click.FloatRange(0), default=default, show_default=True, help=help_text)
 
 
-@cli.command(epilog=_scenario_help())
+@cli.command(cls=_EpilogWhenShown, epilog_from=_scenario_help)
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8750, show_default=True, help="Port on 127.0.0.1."
 )
