@@ -26,6 +26,16 @@ from textual.widgets import Input
 
 from grokdash import core, desktop, spend
 from grokdash.api import GrokClient, preload_transport
+from grokdash.archive import (
+    DEFAULT_OLDER_THAN,
+    Archived,
+    Plan,
+    Selection,
+    archive_path,
+    choose,
+    move_to_archive,
+    open_archive,
+)
 from grokdash.batchjournal import Running, running_batches
 from grokdash.batchrun import summary_lines
 from grokdash.config import Settings, default_settings
@@ -55,12 +65,12 @@ from grokdash.tui.screens.new_task import NewTaskScreen
 from grokdash.tui.screens.stats import StatsScreen
 from grokdash.tui.view import (
     FILTER_FIELDS,
+    Shown,
     SortOrder,
+    ViewIndex,
     ViewOptions,
     filter_problems,
-    model_medians,
     status_counts,
-    visible_tasks,
 )
 from grokdash.tui.widgets.footer import FittingFooter
 from grokdash.tui.widgets.summary import SummaryBar
@@ -84,6 +94,9 @@ BATCH_LOOK_TICKS = 2
 """Every how many seconds the dashboard looks for batches being sent (a folder listing)."""
 NO_COLOR_TWINS = {"ansi-dark": "textual-dark", "ansi-light": "textual-light"}
 """The truecolor theme each ANSI theme is drawn as under NO_COLOR (see `validate_theme`)."""
+ARCHIVE_AFTER_DAYS = round(DEFAULT_OLDER_THAN / 86400)
+"""The palette's archive takes the finished tasks that ended more than this many days ago (30, the default
+of `grokdash archive --older-than`)."""
 PANE_BESIDE_FROM = 150
 """Columns from which the details pane (placed `auto`) sits beside the list rather than under it: the
 list keeps about 90, enough for its id, status, age and elapsed columns whole."""
@@ -247,6 +260,8 @@ class GrokdashApp(App[None]):
         self._news: list[TrackedTask] = []
         """Tasks that finished since the last pop-up."""
         self._counts_cache: tuple[int, Counter[str], int] | None = None
+        self._view_index = ViewIndex()
+        """What the view derives from all the tasks, kept up to date by each rebuild (in its thread)."""
         self._footer_state: tuple[bool | None, ...] = ()
         self.sub_title = config.subtitle
         self.crash: str | None = None
@@ -414,11 +429,19 @@ class GrokdashApp(App[None]):
                 self.notify(f"Press {key} to quit.", title="Do you want to quit?")
                 return
 
+    def _open_and_read(self) -> TaskStore:
+        """In a worker thread: open the database and build every record (at 100,000 tasks about a
+        second, which the event loop must not wait for; a record that cannot be built is said here)."""
+        assert self.config.open_store is not None
+        store = self.config.open_store()
+        store.tasks()
+        return store
+
     @work(group="open", exit_on_error=False)
     async def open_store(self) -> None:
         assert self.config.open_store is not None
         try:
-            store = await asyncio.to_thread(self.config.open_store)
+            store = await asyncio.to_thread(self._open_and_read)
         except Exception as error:  # an unreadable or locked database: say so, stay up
             log.exception("opening the task database failed")
             self.problem = getattr(error, "message", None) or str(error)
@@ -497,43 +520,73 @@ class GrokdashApp(App[None]):
     # ---- the view ---------------------------------------------------------------------------------
 
     async def rebuild(self) -> None:
-        """Recompute which tasks show, in which order, and the counts, off the event loop (for 10,000
-        tasks that is tens of milliseconds of work), then hand the result to the table."""
+        """Recompute which tasks show, in which order, and the counts, off the event loop, then hand the
+        result to the table. One rebuild runs at a time: a call while one runs waits for it, and when it
+        ends one more runs for everything asked meanwhile. Nine keys pasted into the filter cost two
+        rebuilds, not nine, and the last shows the last text."""
+        self._rebuild_wanted = True
+        if self._rebuilding is not None:
+            await asyncio.shield(self._rebuilding)
+            return
+        done = self._rebuilding = asyncio.get_running_loop().create_future()
+        try:
+            shown_for = None
+            while self._rebuild_wanted and self._view_inputs() != shown_for:
+                self._rebuild_wanted = False
+                shown_for = self._view_inputs()
+                await self._rebuild_once()
+        finally:
+            self._rebuilding = None
+            done.set_result(None)
+
+    _rebuilding: asyncio.Future[None] | None = None
+    """Resolved when the running rebuild (and the ones asked for meanwhile) is done; None when none runs."""
+    _rebuild_wanted = False
+    """Something changed since the running rebuild began: it runs once more."""
+
+    def _view_inputs(self) -> tuple[object, ...]:
+        """What a rebuild's result follows from: a pass asked for when none of it changed would show the
+        same (keys typed while a rebuild begins ask again for what it already takes)."""
+        disk = self.saver.disk_version if self.saver is not None else None
+        return (self.options, self.store.version if self.ready else None, disk)
+
+    async def _rebuild_once(self) -> None:
         options, now = self.options, self.clock()
-        version, rows, medians, counts = await asyncio.to_thread(self._compute_view, options, now)
-        if options != self.options:  # the user changed the view meanwhile: that rebuild wins
+        version, shown, medians, counts = await asyncio.to_thread(self._compute_view, options, now)
+        if options != self.options:  # the user changed the view meanwhile: dropped, the next pass shows it
+            self._rebuild_wanted = True
             return
         self._counts_cache = (version, counts[0], counts[1])
         self._not_on_disk = counts[2]
         self._shown_version = version
-        if not rows and sum(counts[0].values()):  # tasks tracked, none shown: the view hides them
+        if not shown.rows and sum(counts[0].values()):  # tasks tracked, none shown: the view hides them
             self.table.empty_message = "No task matches what the view shows (escape clears the filter)."
         elif self.table.empty_message != TaskTable.EMPTY_MESSAGE and self.ready:
             self.table.empty_message = TaskTable.EMPTY_MESSAGE
         self.table.sort = (str(options.sort), options.descending)
-        self.table.set_rows(rows, medians)
+        self.table.set_rows(shown, medians)
         self.update_summary()
         self.refresh_footer()
 
     def _compute_view(
         self, options: ViewOptions, now: float
-    ) -> tuple[int, list[TrackedTask], dict[str, float], tuple[Counter[str], int, frozenset[str]]]:
-        """In a worker thread: everything the screen derives from all the tasks at once. The medians and
-        the counts do not depend on the view: they are computed once per version of the tasks (and of
-        what the disk says of their videos), not again for each key typed in the filter."""
+    ) -> tuple[int, Shown, dict[str, float], tuple[Counter[str], int, frozenset[str]]]:
+        """In a worker thread: everything the screen derives from all the tasks at once, from the index,
+        which looks only at the records that changed since the last rebuild (and the order again only when
+        the sort or a record's place in it changed): a keystroke costs a pass of the filter over the kept
+        order, not a sort of every task."""
         version = self.store.version
-        tasks = self.store.tasks()
-        key = (version, self.saver.disk_version if self.saver is not None else None)
-        derived = self._derived
-        if derived is None or derived[0] != key:
-            derived = self._derived = (key, model_medians(tasks), self._count(tasks))
-        _, medians, counts = derived
-        rows = visible_tasks(tasks, options, now, medians, self.save_state)
-        return version, rows, medians, counts
-
-    _derived: tuple[tuple[int, int | None], dict[str, float], tuple[Counter[str], int, frozenset[str]]] | None
-    _derived = None
-    """(the version of the tasks and of the disk, the medians, the counts) of the last rebuild."""
+        index = self._view_index
+        disk = self.saver.disk_version if self.saver is not None else None
+        if not index.follows(version, disk):  # (a keystroke or a sort asks nothing of the store)
+            index.update(self.store.tasks(), disk, self.save_state, version)
+        medians = index.medians()
+        counts = (Counter(index.counts), index.backing_off, index.not_on_disk())
+        if self._poller is not None:
+            # A poller not running yet works its next due time out from every task, remembered per version
+            # of them: here, in the thread, so the summary's `polling_state` after this finds it remembered.
+            self._poller.next_wake(now)
+        return version, index.shown(options, now, medians, self.save_state), medians, counts
 
     def _count(self, tasks: list[TrackedTask]) -> tuple[Counter[str], int, frozenset[str]]:
         """Tasks per status, how many are backing off, and the finished videos not on disk."""
@@ -623,7 +676,7 @@ class GrokdashApp(App[None]):
                 parts.append(f"{queued} queued to save")
         if self.saved_ids:
             parts.append(f"{len(self.saved_ids)} saved")
-        if not_saved := len(self._not_on_disk - busy):
+        if not_saved := len(self._not_on_disk) - len(busy & self._not_on_disk):  # not a walk of 90,000 ids
             parts.append(f"{not_saved} not on disk")
         if self.options.filter_text:
             parts.append(f"filter “{self.options.filter_text}”")
@@ -663,7 +716,8 @@ class GrokdashApp(App[None]):
             changed = False
         try:
             if changed:
-                self._note_new_statuses(self.store.tasks(), notify=False)
+                # Every task: in a thread (with notify off it only remembers each status).
+                await asyncio.to_thread(self._note_new_statuses, self.store.tasks(), notify=False)
                 await self.rebuild()
                 gc.freeze()
                 self.wake_poller()
@@ -720,7 +774,11 @@ class GrokdashApp(App[None]):
     def on_outcome(self, outcome: Outcome) -> None:
         """One answer (or failed query), the moment it came: its row, the news, what the summary says."""
         after, error = outcome.after, outcome.error
-        self.table.update_rows([after])
+        try:
+            table = self.table
+        except (NoMatches, ScreenStackError):  # an answer that came as the app closed: no screen now
+            return
+        table.update_rows([after])
         self._note_new_statuses([after], notify=True)
         if self.saver is not None and has_video(after) and not has_video(outcome.before):
             self.look_for_saves([after])  # it just completed: owed a save, however it was first seen
@@ -1464,7 +1522,7 @@ class GrokdashApp(App[None]):
         field_.display = True
         field_.focus()
 
-    async def on_input_changed(self, event: Input.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.options = replace(self.options, filter_text=event.value)
             # A field the filter does not know is said where the user types, and in the summary.
@@ -1472,7 +1530,13 @@ class GrokdashApp(App[None]):
             event.input.placeholder = FILTER_PLACEHOLDER
             event.input.tooltip = "; ".join(problems) or None
             event.input.set_class(bool(problems), "-invalid")
-            await self.rebuild()
+            # Not awaited: the next key's change is taken at once, so a rebuild already running just runs
+            # once more with the latest text (waiting here made each key of a paste a rebuild of its own).
+            self._rebuild_soon()
+
+    @work(group="view", exit_on_error=False)
+    async def _rebuild_soon(self) -> None:
+        await self.rebuild()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -1541,6 +1605,70 @@ class GrokdashApp(App[None]):
 
     def action_events(self) -> None:
         self.push_screen(EventsScreen(self.events))
+
+    # ---- the archive ------------------------------------------------------------------------------
+
+    @work(group="archive", exclusive=True, exit_on_error=False)
+    async def action_archive(self) -> None:
+        """The palette's archive: what would move is chosen in a thread (it looks at the disk for videos
+        not saved yet, which stay), then one question with the count, the focus on Back."""
+        plan = await asyncio.to_thread(self._archive_plan)
+        days = f"{ARCHIVE_AFTER_DAYS} days"
+        if not plan.chosen:
+            self.notify(f"Nothing to archive: {plan.nothing_sentence(days)}.", title="Archive")
+            return
+        n = len(plan.chosen)
+        question = (
+            f"Archive {n} finished task{'' if n == 1 else 's'} that ended more than {days} ago? They leave "
+            f"this list for {archive_path(self.store.path)}; grokdash ls --archived lists them, grokdash "
+            "unarchive ID brings one back."
+        )
+        kept = plan.kept_sentence()
+        if kept is not None:
+            question += f"\n{kept[:1].upper()}{kept[1:]}."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.archive_tasks([tracked.id for tracked in plan.chosen], kept)
+
+        if len(self.screen_stack) == 1:  # nothing opened meanwhile
+            self.push_screen(
+                ConfirmScreen(question, yes=f"Archive {n}", no="Back", safe_default=True), answered
+            )
+
+    def _archive_plan(self) -> Plan:
+        """In a worker thread: the finished tasks older than ARCHIVE_AFTER_DAYS, as `grokdash archive`."""
+        folder, with_label = self.settings.download_dir, self.settings.label_in_filename
+        return choose(self.store.tasks(), Selection(), self.clock(), folder, with_label=with_label)
+
+    @work(group="store", exit_on_error=False)
+    async def archive_tasks(self, ids: list[str], kept: str | None) -> None:
+        """Move them in a worker thread (copied into the archive, then out of the list), then show the
+        list without them."""
+        try:
+            done, notices = await asyncio.to_thread(self._move_to_archive, ids)
+        except GrokdashError as error:
+            self.notify(error.message, title="Not archived", severity="error", timeout=15)
+            return
+        for notice in notices:
+            self.notify(notice, severity="warning", timeout=15)
+        self.table.marked.difference_update(ids)
+        await self.rebuild()
+        n = len(done.moved)
+        said = [
+            f"Archived {n} task{'' if n == 1 else 's'}."
+            if n
+            else "Nothing archived: they left the list meanwhile."
+        ]
+        if done.settled:
+            said.append(f"{len(done.settled)} found in the archive too kept their live copy.")
+        if kept is not None:
+            said.append(f"{kept[:1].upper()}{kept[1:]}.")
+        self.notify(" ".join(said), title="Archived" if n else "Archive")
+
+    def _move_to_archive(self, ids: list[str]) -> tuple[Archived, list[str]]:
+        archive = open_archive(self.store.path)
+        return move_to_archive(self.store, archive, ids), archive.notices
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))
@@ -1616,6 +1744,11 @@ class GrokdashApp(App[None]):
             ("Copy…", "Copy the id, prompt, saved path or a line per task", self.action_copy_menu),
             ("Events", "What happened since the dashboard opened, newest first", self.action_events),
             ("Stats", "Per model and per day: rates, times, video, spend", self.action_stats),
+            (
+                f"Archive finished tasks older than {ARCHIVE_AFTER_DAYS} days",
+                "Move them out of the list into the archive beside the database (asks first)",
+                self.action_archive,
+            ),
             ("Save video", "Save the selected (or marked) tasks' videos", self.action_save),
             ("Open video", "Open the saved file, else the URL", self.action_open_video),
             ("Stop tracking", "Stop tracking the selected (or marked) tasks", self.action_remove),

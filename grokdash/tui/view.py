@@ -5,11 +5,13 @@ No textual here, so all of it is tested without a terminal; the widgets only dra
 
 from __future__ import annotations
 
+import bisect
 import functools
+import operator
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -19,7 +21,7 @@ from rich.cells import cell_len, set_cell_size
 from grokdash import palette
 from grokdash.errors import printable
 from grokdash.models import ACTIVE_STATUSES, Status, format_seconds
-from grokdash.poller import is_gone, is_settled, is_stale
+from grokdash.pollstate import is_gone, is_settled, is_stale
 from grokdash.savestate import EXPIRED, FAILED, MISSING, NOT_ON_DISK, OWED, PARTIAL, SAVED, save_state
 from grokdash.savestate import describe as describe_save
 from grokdash.tracked import TrackedTask
@@ -220,6 +222,65 @@ def _field_text(field_name: str, tracked: TrackedTask) -> str:
     return _errors(tracked)
 
 
+@dataclass(slots=True, eq=False)
+class SearchKey:
+    """What the filter and the order look at in one record, worked out once for that record. Never changed
+    once built; not frozen only because a frozen dataclass is slower to build (100,000 at start)."""
+
+    record: TrackedTask
+    id: str
+    """The record's id, here too: a pass over 100,000 keys need not reach into each record."""
+    haystack: str
+    """Lowercased: the id, label, model, status, prompt and error, where a free word is looked for."""
+    natural_id: tuple[str | int, ...]
+    natural_label: tuple[str | int, ...] | None
+    state: str
+    """`shown_state`."""
+    started: float
+    """`started_at`."""
+    id_cells: int
+    label_cells: int
+    """The label's cells, as far as the LABEL column could grow (`MAX_LABEL_WIDTH` + 1)."""
+
+
+_search_keys: dict[str, SearchKey] = {}
+"""The key of each task id's record as last asked for. Records are immutable and replaced on every change,
+so `key.record is record` says the key is still right; a replaced record's key is built again (and the
+old record let go). Plain dict operations are atomic under the GIL: a worker thread may read and write
+it while the event loop does."""
+
+
+def search_key(tracked: TrackedTask) -> SearchKey:
+    """The record's search key, built once per record (10,000 haystacks per keystroke took most of it)."""
+    key = _search_keys.get(tracked.id)
+    if key is None or key.record is not tracked:
+        key = _search_keys[tracked.id] = _build_search_key(tracked)
+    return key
+
+
+def forget_search_keys(ids: Iterable[str]) -> None:
+    """Let go of the keys of tasks no longer tracked (a key still wanted is only built again)."""
+    for task_id in ids:
+        _search_keys.pop(task_id, None)
+
+
+def _build_search_key(tracked: TrackedTask) -> SearchKey:
+    state = shown_state(tracked)
+    parts = (tracked.id, tracked.label or "", tracked.model or "", state, _prompt(tracked), _errors(tracked))
+    label = tracked.label
+    return SearchKey(
+        record=tracked,
+        id=tracked.id,
+        haystack=" ".join(parts).lower(),
+        natural_id=natural(tracked.id),
+        natural_label=natural(label) if label else None,
+        state=state,
+        started=started_at(tracked),
+        id_cells=cells(tracked.id),
+        label_cells=cells(label[: MAX_LABEL_WIDTH + 1]) if label else 0,
+    )
+
+
 def _term_matches(
     field_name: str | None,
     values: tuple[str, ...],
@@ -228,19 +289,10 @@ def _term_matches(
     save_state_of: Callable[[TrackedTask], str | None],
 ) -> bool:
     if field_name is None:
-        haystack = " ".join(
-            (
-                tracked.id,
-                tracked.label or "",
-                tracked.model or "",
-                shown_state(tracked),
-                _prompt(tracked),
-                _errors(tracked),
-            )
-        ).lower()
+        haystack = search_key(tracked).haystack
         return all(value in haystack for value in values)
     if field_name == "status":
-        state = shown_state(tracked)
+        state = search_key(tracked).state
         stale = now is not None and is_stale(tracked, now)
         return any(state.startswith(value) or (value == "stale" and stale) for value in values)
     if field_name == "saved":
@@ -275,8 +327,9 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural(text: str) -> tuple[str | int, ...]:
     """A key that orders `bulk-2` before `bulk-10`, and ignores case."""
-    parts = _DIGITS.split(text.casefold())
-    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
+    parts: list[str | int] = list(_DIGITS.split(text.casefold()))
+    parts[1::2] = map(int, parts[1::2])  # the digit runs: every other part
+    return tuple(parts)
 
 
 def sort_value(
@@ -320,12 +373,94 @@ def sort_tasks(
     """`tasks` in the view's order: by the sort column, then newest first, then by id (naturally);
     the rows whose sort cell is empty last."""
     state_of_save = save_state_of or (lambda tracked: save_state(tracked, None))
-    medians = medians or {}
-    ordered = sorted(tasks, key=lambda tracked: (-started_at(tracked), natural(tracked.id)))
-    keyed = [(sort_value(options.sort, tracked, now, medians, state_of_save), tracked) for tracked in ordered]
-    present = [pair for pair in keyed if pair[0] is not None]
-    present.sort(key=lambda pair: pair[0], reverse=options.descending)  # stable: ties keep newest first
-    return [tracked for _, tracked in present] + [tracked for value, tracked in keyed if value is None]
+    ordered = newest_first([search_key(tracked) for tracked in tasks])
+    return [key.record for key in sorted_by(options, ordered, now, medians or {}, state_of_save)]
+
+
+def newest_first(keys: list[SearchKey]) -> list[SearchKey]:
+    """The order under every sort column's: newest first, then by id (naturally). Two stable sorts rather
+    than one on a (start, id) pair: no pair made per task (100,000 of them woke the garbage collector)."""
+    ordered = sorted(keys, key=operator.attrgetter("natural_id"))
+    ordered.sort(key=operator.attrgetter("started"), reverse=True)  # stable: ties stay in id order
+    return ordered
+
+
+def sorted_by(
+    options: ViewOptions,
+    ordered: list[SearchKey],
+    now: float,
+    medians: dict[str, float],
+    save_state_of: Callable[[TrackedTask], str | None],
+) -> list[SearchKey]:
+    """`ordered` (newest first) by the sort column; the empty cells last. The sort is stable, so ties keep
+    the newest first, and sorting a subset gives the subset of the sorted whole (the filter may come
+    after it)."""
+    return list(map(ordered.__getitem__, sorted_places(options, ordered, now, medians, save_state_of)))
+
+
+def sorted_places(
+    options: ViewOptions,
+    ordered: list[SearchKey],
+    now: float,
+    medians: dict[str, float],
+    save_state_of: Callable[[TrackedTask], str | None],
+) -> list[int]:
+    """`sorted_by` as the places in `ordered` the rows come from, in the rows' order."""
+    values = _sort_values(options.sort, ordered, now, medians, save_state_of)
+    # Places sorted by their value, not (value, key) pairs: no pair made per task (see `newest_first`).
+    if None not in values:  # (status and id: every cell has a value)
+        return sorted(range(len(values)), key=values.__getitem__, reverse=options.descending)
+    present = [place for place, value in enumerate(values) if value is not None]
+    present.sort(key=values.__getitem__, reverse=options.descending)
+    return present + [place for place, value in enumerate(values) if value is None]
+
+
+def _sort_values(
+    order: SortOrder,
+    keys: list[SearchKey],
+    now: float,
+    medians: dict[str, float],
+    save_state_of: Callable[[TrackedTask], str | None],
+) -> list[Any]:
+    """`sort_value` of each, taken from the search key where it holds it (the common sorts)."""
+    if order is SortOrder.STATUS:
+        return [STATE_RANK.get(key.state, OTHER_STATE_RANK) for key in keys]
+    if order is SortOrder.ID:
+        return [key.natural_id if key.id else None for key in keys]
+    if order is SortOrder.LABEL:
+        return [key.natural_label for key in keys]
+    if order is SortOrder.MODEL:
+        models = {model: natural(model) for model in {key.record.model for key in keys} if model}
+        return [models.get(key.record.model or "") for key in keys]
+    return [sort_value(order, key.record, now, medians, save_state_of) for key in keys]
+
+
+def chosen(
+    keys: list[SearchKey],
+    options: ViewOptions,
+    now: float | None,
+    save_state_of: Callable[[TrackedTask], str | None] | None = None,
+) -> list[SearchKey]:
+    """The keys of the tasks the view shows (hide-finished, failed-only, the filter), in their order:
+    `matches`, with each free word looked for in the cached haystacks, one pass a word."""
+    if options.hide_finished:
+        keys = [key for key in keys if not is_settled(key.record)]
+    if options.failed_only:
+        keys = [key for key in keys if ended_badly(key.record)]
+    if not options.filter_text.strip():
+        return list(keys)
+    terms = parse_filter(options.filter_text).terms
+    for needle in (value for field_name, values in terms if field_name is None for value in values):
+        keys = [key for key in keys if needle in key.haystack]
+    fielded = [(field_name, values) for field_name, values in terms if field_name is not None]
+    if fielded:
+        state_of_save = save_state_of or (lambda tracked: save_state(tracked, None))
+        keys = [
+            key
+            for key in keys
+            if all(_term_matches(name, values, key.record, now, state_of_save) for name, values in fielded)
+        ]
+    return list(keys)
 
 
 def visible_tasks(
@@ -335,14 +470,9 @@ def visible_tasks(
     medians: dict[str, float] | None = None,
     save_state_of: Callable[[TrackedTask], str | None] | None = None,
 ) -> list[TrackedTask]:
-    chosen = [
-        tracked
-        for tracked in tasks
-        if not (options.hide_finished and is_settled(tracked))
-        and not (options.failed_only and not ended_badly(tracked))
-        and matches(tracked, options.filter_text, now, save_state_of)
-    ]
-    return sort_tasks(chosen, options, now, medians, save_state_of)
+    state_of_save = save_state_of or (lambda tracked: save_state(tracked, None))
+    keys = chosen(newest_first([search_key(tracked) for tracked in tasks]), options, now, state_of_save)
+    return [key.record for key in sorted_by(options, keys, now, medians or {}, state_of_save)]
 
 
 def ended_badly(tracked: TrackedTask) -> bool:
@@ -361,6 +491,335 @@ def status_counts(tasks: Iterable[TrackedTask]) -> Counter[str]:
     for tracked in tasks:
         counts[shown_state(tracked)] += 1
     return counts
+
+
+# ---- the dashboard's index ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The rows the table shows, with what it would otherwise work out from all of them on the event loop."""
+
+    rows: list[TrackedTask]
+    index: Mapping[str, int]
+    """Each row's position, by task id."""
+    id_width: int
+    """The longest id, in cells."""
+    label_width: int
+    """The longest label, in cells (as far as the LABEL column could grow)."""
+
+    @classmethod
+    def of(
+        cls,
+        keys: list[SearchKey],
+        index: Mapping[str, int] | None = None,
+        widths: tuple[int, int] | None = None,
+    ) -> Shown:
+        """The rows of `keys`; `index` and `widths` when they are known already (the index is never
+        changed once made)."""
+        id_width, label_width = _widths(keys) if widths is None else widths
+        return cls(
+            rows=list(map(operator.attrgetter("record"), keys)),  # map: the loop runs in C
+            index=_places(keys) if index is None else index,
+            id_width=id_width,
+            label_width=label_width,
+        )
+
+
+def _widths(keys: list[SearchKey]) -> tuple[int, int]:
+    """The longest id and label of `keys`, in cells."""
+    id_width = max(map(operator.attrgetter("id_cells"), keys), default=0)
+    return id_width, max(map(operator.attrgetter("label_cells"), keys), default=0)
+
+
+TIME_BOUND_SORTS = frozenset({SortOrder.AGE, SortOrder.ELAPSED, SortOrder.ETA, SortOrder.CHECKED})
+"""Sorts whose values move with the clock: sorted again at each rebuild, never kept."""
+_NO_DISK = object()
+
+
+class ViewIndex:
+    """What the dashboard derives from all its tasks (the counts, the medians, the order under the view's
+    sort), kept up to date from the records that changed since the last `update`. Records are immutable and
+    replaced on every change, so a record that is the same object as last time has not changed: a rebuild
+    over 100,000 tasks walks them comparing objects, and sorts again only when an order may have moved.
+    What a record added to the counts is worked out again from the record itself when it is replaced.
+
+    Used from one worker thread at a time (the dashboard's rebuild runs one at a time)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, SearchKey] = {}
+        self.counts: Counter[str] = Counter()
+        """Tasks per state, as their STATUS cells say it (`status_counts`)."""
+        self.backing_off = 0
+        """Unsettled tasks whose last queries failed."""
+        self._not_on_disk: set[str] = set()
+        self._not_on_disk_frozen: frozenset[str] | None = frozenset()
+        self._took: dict[str, list[float]] = {}
+        """Per model, the seconds its tasks took, sorted: the medians' basis (`model_medians`)."""
+        self._disk: object = _NO_DISK
+        self._seen: tuple[int | None, object] = (None, _NO_DISK)
+        """(the store's version, the disk) of the last `update`."""
+        self._tasks: list[TrackedTask] = []
+        """The tasks as of the last `update`, in the store's order: ties of the order keep it."""
+        self._newest_first: list[SearchKey] | None = None
+        self._sorted: tuple[tuple[object, ...], list[SearchKey]] | None = None
+        """(what the order was sorted for, the order)."""
+        self._places: list[int] = []
+        """The sorted order, as the place in `_newest_first` of each of its rows."""
+        self._positions: Rows | None = None
+        """Each task's row in the sorted order, made when first needed (never changed: a new order gets
+        new ones)."""
+        self._newest_positions: dict[str, int] | None = None
+        self._all_widths: tuple[int, int] | None = None
+        """The longest id and label of every task, made when first needed, forgotten on any change."""
+
+    def update(
+        self,
+        tasks: list[TrackedTask],
+        disk: object,
+        save_state_of: Callable[[TrackedTask], str | None],
+        version: int | None = None,
+    ) -> None:
+        """Catch up with `tasks` (all of them): only the records that changed are looked at, unless `disk`
+        (what the disk says of the videos) changed, when every task's save state is looked at again. With
+        the store's `version` (read before `tasks`), the same version and disk as last time skip the walk:
+        a keystroke or a sort changed no record."""
+        if version is not None and self.follows(version, disk):
+            return
+        self._seen = (version, disk)
+        keys = self._keys
+        if not keys:
+            self._start(tasks, disk, save_state_of)
+            return
+        self._tasks = tasks
+        changed = [
+            tracked for tracked in tasks if (key := keys.get(tracked.id)) is None or key.record is not tracked
+        ]
+        added = sum(1 for tracked in changed if tracked.id not in keys)
+        if len(keys) + added != len(tasks):  # some left the list
+            self._remove(keys.keys() - {tracked.id for tracked in tasks})
+        if disk != self._disk:
+            self._disk = disk
+            self._recount_disk(save_state_of)
+        moved: list[tuple[SearchKey | None, SearchKey]] = []
+        for tracked in changed:
+            old, new = keys.get(tracked.id), search_key(tracked)
+            keys[tracked.id] = new
+            if old is not None:
+                self._tally(old, -1)
+            self._tally(new, 1)
+            self._note_disk(tracked, save_state_of(tracked) in NOT_ON_DISK)
+            moved.append((old, new))
+        if moved:
+            self._all_widths = None
+            self._follow(moved, save_state_of)
+
+    def follows(self, version: int, disk: object) -> bool:
+        """Whether the last `update` was of this version of the tasks and of the disk."""
+        return (version, disk) == self._seen
+
+    def medians(self) -> dict[str, float]:
+        return {model: _median(took) for model, took in self._took.items() if took}
+
+    def not_on_disk(self) -> frozenset[str]:
+        """The finished videos not on disk."""
+        if self._not_on_disk_frozen is None:
+            self._not_on_disk_frozen = frozenset(self._not_on_disk)
+        return self._not_on_disk_frozen
+
+    def shown(
+        self,
+        options: ViewOptions,
+        now: float,
+        medians: dict[str, float],
+        save_state_of: Callable[[TrackedTask], str | None],
+    ) -> Shown:
+        """The rows `visible_tasks` gives for every task, from the order kept for the sort."""
+        ordered = self._ordered(options, now, medians, save_state_of)
+        keys = chosen(ordered, options, now, save_state_of)
+        if len(keys) < len(ordered):
+            return Shown.of(keys)
+        # Every task shows (a subsequence as long as the whole is the whole): the kept places are the index.
+        if self._all_widths is None:
+            self._all_widths = _widths(keys)
+        return Shown.of(keys, index=self._sorted_positions(), widths=self._all_widths)
+
+    # ---- keeping it up to date ------------------------------------------------------------------------
+
+    def _start(
+        self, tasks: list[TrackedTask], disk: object, save_state_of: Callable[[TrackedTask], str | None]
+    ) -> None:
+        """The first look: every task at once (counted in bulk, not one by one)."""
+        built = [search_key(tracked) for tracked in tasks]
+        self._tasks = tasks
+        self._newest_first = self._sorted = self._positions = self._all_widths = None
+        self._keys = dict(zip(map(operator.attrgetter("id"), tasks), built, strict=True))
+        self.counts = Counter(map(operator.attrgetter("state"), built))
+        self.backing_off = sum(map(_backing_off, tasks))
+        self._took = {}
+        for took in filter(None, map(_took, tasks)):
+            self._took.setdefault(took[0], []).append(took[1])
+        for seconds in self._took.values():
+            seconds.sort()
+        self._disk = disk
+        self._recount_disk(save_state_of)
+
+    def _tally(self, key: SearchKey, sign: int) -> None:
+        """Add a record's part to the counts and the medians' basis (`sign` 1), or take it out (-1)."""
+        self.counts[key.state] += sign
+        if not self.counts[key.state]:
+            del self.counts[key.state]
+        self.backing_off += sign * _backing_off(key.record)
+        took = _took(key.record)
+        if took is not None:
+            seconds = self._took.setdefault(took[0], [])
+            if sign > 0:
+                bisect.insort(seconds, took[1])
+            else:
+                del seconds[bisect.bisect_left(seconds, took[1])]
+
+    def _note_disk(self, tracked: TrackedTask, not_on_disk: bool) -> None:
+        if (tracked.id in self._not_on_disk) != not_on_disk:
+            (self._not_on_disk.add if not_on_disk else self._not_on_disk.discard)(tracked.id)
+            self._not_on_disk_frozen = None
+
+    def _remove(self, gone: Iterable[str]) -> None:
+        gone = list(gone)
+        for task_id in gone:
+            self._tally(self._keys.pop(task_id), -1)
+            self._not_on_disk.discard(task_id)
+        self._not_on_disk_frozen = None
+        forget_search_keys(gone)
+        self._newest_first = self._sorted = self._all_widths = None
+
+    def _recount_disk(self, save_state_of: Callable[[TrackedTask], str | None]) -> None:
+        """What the disk says changed: every task's save state, again (the SAVED order too)."""
+        self._not_on_disk = {
+            task_id for task_id, key in self._keys.items() if save_state_of(key.record) in NOT_ON_DISK
+        }
+        self._not_on_disk_frozen = None
+        if self._sorted is not None and self._sorted[0][0] is SortOrder.SAVED:
+            self._sorted = None
+
+    def _follow(
+        self,
+        moved: list[tuple[SearchKey | None, SearchKey]],
+        save_state_of: Callable[[TrackedTask], str | None],
+    ) -> None:
+        """Put the changed records in the kept orders: in place where they keep their place (an answer
+        that changes no sort value, as most do), else the order is sorted again when next asked for."""
+        if any(
+            old is None or old.started != new.started or old.natural_id != new.natural_id
+            for old, new in moved
+        ):
+            self._newest_first = self._sorted = None
+            return
+        if self._newest_first is not None:  # same start and id: the same place
+            places = self._newest_places()
+            for _, new in moved:
+                self._newest_first[places[new.id]] = new
+        if self._sorted is None:
+            return
+        made_for, order = self._sorted
+        sort = made_for[0]
+        if sort in TIME_BOUND_SORTS:
+            return  # sorted again anyway
+        olds, news = [old for old, _ in moved if old is not None], [new for _, new in moved]
+        if _sort_values(sort, olds, 0.0, {}, save_state_of) != _sort_values(
+            sort, news, 0.0, {}, save_state_of
+        ):
+            self._sorted = None
+            return
+        positions = self._sorted_positions()
+        for new in news:
+            order[positions[new.id]] = new
+
+    def _sorted_positions(self) -> Mapping[str, int]:
+        """Each task's row in the sorted order: its place newest first (a dict kept while that order
+        stands), through the sort's permutation turned round. No dict of 100,000 ids per sort."""
+        if self._positions is None:
+            self._positions = Rows(self._newest_places(), _inverse(self._places))
+        return self._positions
+
+    def _newest_places(self) -> dict[str, int]:
+        assert self._newest_first is not None
+        if self._newest_positions is None:
+            self._newest_positions = _places(self._newest_first)
+        return self._newest_positions
+
+    def _ordered(
+        self,
+        options: ViewOptions,
+        now: float,
+        medians: dict[str, float],
+        save_state_of: Callable[[TrackedTask], str | None],
+    ) -> list[SearchKey]:
+        """Every task in the view's order (before the filter): kept while nothing moved it."""
+        made_for = (options.sort, options.reverse, now if options.sort in TIME_BOUND_SORTS else None)
+        if self._sorted is not None and self._sorted[0] == made_for:
+            return self._sorted[1]
+        if self._newest_first is None:
+            self._newest_first = newest_first([self._keys[tracked.id] for tracked in self._tasks])
+            self._newest_positions = None
+        places = sorted_places(options, self._newest_first, now, medians, save_state_of)
+        order = list(map(self._newest_first.__getitem__, places))
+        self._sorted, self._places, self._positions = (made_for, order), places, None
+        return order
+
+
+class Rows(Mapping[str, int]):
+    """Each task's row in an order, by task id: its place in another order (`by_id`), and the row of each
+    place (`rows`). Made of a dict kept across sorts and a list, never changed once made: the table may
+    read it on the event loop while the next rebuild runs."""
+
+    __slots__ = ("_by_id", "_rows")
+
+    def __init__(self, by_id: dict[str, int], rows: list[int]) -> None:
+        self._by_id, self._rows = by_id, rows
+
+    def __getitem__(self, task_id: str) -> int:
+        return self._rows[self._by_id[task_id]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def _inverse(places: list[int]) -> list[int]:
+    """The row of each place, for `places` the place of each row (a loop the event loop can cut into)."""
+    rows = [0] * len(places)
+    for row, place in enumerate(places):
+        rows[place] = row
+    return rows
+
+
+def _places(keys: list[SearchKey]) -> dict[str, int]:
+    """Each key's position, by task id (map and zip: the loop runs in C)."""
+    return dict(zip(map(operator.attrgetter("id"), keys), range(len(keys)), strict=True))
+
+
+def _backing_off(tracked: TrackedTask) -> bool:
+    """Polled again after errors (`consecutive_errors`), for a task not settled."""
+    return bool(tracked.consecutive_errors) and not is_settled(tracked)
+
+
+def _took(tracked: TrackedTask) -> tuple[str, float] | None:
+    """(model, seconds) of a completed task seen running: a basis of its model's median (`model_medians`)."""
+    if tracked.status == Status.COMPLETED and tracked.model and seen_running(tracked):
+        seconds = elapsed(tracked, 0.0)
+        if seconds is not None:
+            return tracked.model, seconds
+    return None
+
+
+def _median(ordered: list[float]) -> float:
+    """`statistics.median` of a list already sorted."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 # ---- cells ----------------------------------------------------------------------------------------

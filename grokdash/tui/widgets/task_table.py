@@ -7,7 +7,7 @@ the row number, so sorting, filtering and fresh answers never move it to another
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -27,6 +27,7 @@ from grokdash.tui.view import (
     GAP,
     MAX_LABEL_WIDTH,
     Column,
+    Shown,
     cell_text,
     cells,
     fit,
@@ -166,7 +167,7 @@ class TaskTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self._rows: list[TrackedTask] = []
-        self._index: dict[str, int] = {}
+        self._index: Mapping[str, int] = {}
         self._medians: dict[str, float] = {}
         self._id_width = 0
         """The longest id of the rows, in cells: the ID column grows to it when the width allows."""
@@ -197,21 +198,27 @@ class TaskTable(ScrollView, can_focus=True):
             return self._rows[self.cursor]
         return None
 
-    def set_rows(self, rows: list[TrackedTask], medians: dict[str, float] | None = None) -> None:
+    def set_rows(self, rows: list[TrackedTask] | Shown, medians: dict[str, float] | None = None) -> None:
         """Show these rows, keeping the selected task selected once one was chosen (or the nearest row
-        when it is gone)."""
+        when it is gone). `Shown` rows come with their index and longest cells worked out (in the
+        rebuild's thread: over 100,000 rows that is tens of milliseconds the event loop does not spend)."""
         keep = self.selected.id if self.selected and self.chosen else None
-        self._rows = rows
-        self._index = {tracked.id: index for index, tracked in enumerate(rows)}
+        if not isinstance(rows, Shown):
+            rows = Shown(
+                rows, {tracked.id: index for index, tracked in enumerate(rows)}, *self._longest(rows)
+            )
+        self._rows = rows.rows
+        self._index = rows.index
         if medians is not None:
             self._medians = medians
-        self.marked &= self._index.keys()
-        self._id_width, self._label_width = self._longest(rows)
+        if self.marked:
+            self.marked &= self._index.keys()
+        self._id_width, self._label_width = rows.id_width, rows.label_width
         self._set_virtual_size()
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
         else:
-            self.cursor = min(self.cursor, max(0, len(rows) - 1))
+            self.cursor = min(self.cursor, max(0, len(self._rows) - 1))
         self.refresh()
 
     def update_rows(self, records: list[TrackedTask]) -> None:
