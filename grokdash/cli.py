@@ -317,7 +317,12 @@ def add(ctx: click.Context, ids: tuple[str, ...], label: str | None, **flags: An
     valid, refused = _split_valid(wanted)
     _report_refused(refused, "not added")
     if valid:  # the database is opened only when there is something to add
-        outcome = core.track(_open_store(settings), valid, label=label)
+        from grokdash import quickchange
+
+        # At 100,000 tasks, the ids index and the journal answer without reading the whole database.
+        outcome = quickchange.add(settings.db, valid, label=label)
+        if outcome is None:
+            outcome = core.track(_open_store(settings), valid, label=label)
         _say("tracking", outcome.added)
         _say("already tracked", outcome.already)
         if label and outcome.already:
@@ -334,7 +339,13 @@ def rm(ctx: click.Context, ids: tuple[str, ...], **flags: Any) -> int:
     """Stop tracking task ids. Their saved videos stay where they are."""
     settings = _settings(ctx, flags)
     wanted = _unique(ids)
-    removed = {tracked.id for tracked in core.untrack(_open_store(settings), wanted)}
+    from grokdash import quickchange
+
+    quickly = quickchange.remove(settings.db, wanted)
+    if quickly is not None:
+        removed = set(quickly)
+    else:
+        removed = {tracked.id for tracked in core.untrack(_open_store(settings), wanted)}
     _say("stopped tracking", [task_id for task_id in wanted if task_id in removed])
     missing = [task_id for task_id in wanted if task_id not in removed]
     for task_id in missing:

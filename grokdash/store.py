@@ -52,7 +52,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from grokdash import taskjournal
+from grokdash import taskindex, taskjournal
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
 from grokdash.files import PRIVATE_MODE, fsync_directory, replace_atomically, temp_prefix
 from grokdash.models import check_id, id_problem
@@ -140,9 +140,7 @@ class TaskStore:
         self._lock_timeout = lock_timeout
         # A symlinked database (a dotfiles manager, say) is written through to its target.
         self._target = Path(os.path.realpath(self.path))
-        self._file_lock = filelock.FileLock(
-            f"{self._target}.lock", timeout=lock_timeout, mode=NEW_FILE_MODE, poll_interval=LOCK_POLL
-        )
+        self._file_lock = database_lock(self._target, lock_timeout)
         self._db = TinyDB(str(self._target), storage=_AtomicJSONStorage)
         self._storage: _AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
         self._table = self._db.table(TASKS_TABLE, cache_size=0)
@@ -435,10 +433,7 @@ class TaskStore:
                 yield
             except OSError as exc:
                 self._storage.invalidate()
-                raise StoreError(
-                    f"could not save the task database {self.path} ({exc.strerror or exc}); "
-                    "the file was left as it was"
-                ) from exc
+                raise not_saved(self.path, exc) from exc
             except BaseException:
                 # TinyDB may have changed the cached document before failing: read the file again next time.
                 self._storage.invalidate()
@@ -446,22 +441,8 @@ class TaskStore:
             finally:
                 self._storage.change = None
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self._target.parent.mkdir(parents=True, exist_ok=True)
-            self._file_lock.acquire()
-        except filelock.Timeout:
-            raise StoreError(
-                f"the task database {self.path} is locked by another grokdash process "
-                f"(waited {self._lock_timeout:g} s); try again when it has finished"
-            ) from None
-        except OSError as exc:
-            raise StoreError(f"cannot lock the task database {self.path} ({exc.strerror or exc})") from None
-        try:
-            yield
-        finally:
-            self._file_lock.release()
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return holding(self._file_lock, self.path, self._lock_timeout)
 
     def _reload(self) -> bool:
         """Bring memory up to the files. Without the file lock, unless a file needs moving aside."""
@@ -707,6 +688,37 @@ class TaskStore:
         return candidate
 
 
+def database_lock(target: Path, timeout: float) -> filelock.FileLock:
+    """The lock every grokdash process holds while it writes the database at `target` (its real path)."""
+    return filelock.FileLock(f"{target}.lock", timeout=timeout, mode=NEW_FILE_MODE, poll_interval=LOCK_POLL)
+
+
+@contextlib.contextmanager
+def holding(lock: filelock.FileLock, path: Path, timeout: float) -> Iterator[None]:
+    """Hold `lock` of the database the user knows as `path`; StoreError with a sentence when it cannot
+    be had."""
+    try:
+        Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except filelock.Timeout:
+        raise StoreError(
+            f"the task database {path} is locked by another grokdash process "
+            f"(waited {timeout:g} s); try again when it has finished"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot lock the task database {path} ({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def not_saved(path: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"could not save the task database {path} ({exc.strerror or exc}); the file was left as it was"
+    )
+
+
 # ---- the file ----------------------------------------------------------------------------------------
 
 
@@ -725,6 +737,9 @@ class _AtomicJSONStorage(Storage):
         super().__init__()
         self.path = Path(path)
         self.journal_path = taskjournal.path_of(self.path)
+        self.index_path = taskindex.path_of(self.path)
+        self._indexed: FileSignature | None = None
+        """The version of the TinyDB file whose ids index is known to be on disk."""
         self.data: dict[str, Any] | None = None
         self.signature: Signature | None = None
         self.writes = 0
@@ -752,6 +767,7 @@ class _AtomicJSONStorage(Storage):
             if change is not None and self._appends():
                 journal = self._append(*change)
                 main = self.signature[0] if self.signature else None
+                self._index_after_append(data, main, journal)
             else:
                 main, journal = self._write_whole(data), None
         except BaseException:
@@ -787,7 +803,43 @@ class _AtomicJSONStorage(Storage):
         self.base, self.journal_size, self.main_as_written = digest, 0, bool(digest)
         # A kill before this leaves a stale journal beside the new file: ignored, and replaced later.
         taskjournal.remove(self.journal_path)
+        self._write_index(data, signature, None)
         return signature
+
+    def _index_after_append(
+        self, data: dict[str, Any], main: FileSignature | None, journal: FileSignature
+    ) -> None:
+        """After an append on top of a file without a current ids index (one an older grokdash wrote, or
+        an index lost to a kill or a full disk): write it, once per version of the file."""
+        if main is None or main == self._indexed:
+            return
+        self._indexed = main
+        if not taskindex.describes(self.index_path, main):
+            self._write_index(data, main, (journal[2], self.journal_size))
+
+    def _write_index(
+        self, data: dict[str, Any], main: FileSignature, journal: tuple[int, int] | None
+    ) -> None:
+        """The ids index of the file just written (with the journal's first bytes given, when given), for
+        quickchange.py; only a shortcut, so failing to write it fails nothing (a stale one never matches
+        the file's signature)."""
+        self._indexed = main
+        try:
+            if not self.base or main[1] < JOURNAL_FROM:
+                taskindex.remove(self.index_path)
+                return
+            doc_ids = taskindex.doc_ids_of(data.get(TASKS_TABLE, {}))
+            taskindex.write(
+                self.index_path,
+                base=self.base,
+                main=main,
+                journal=journal,
+                doc_ids=doc_ids,
+                mode=_mode_of(self.path),
+            )
+        except (OSError, KeyError, TypeError, ValueError):
+            with contextlib.suppress(OSError):
+                taskindex.remove(self.index_path)
 
     def loaded(
         self,

@@ -28,7 +28,7 @@ from grokdash.store import TaskStore
 store = TaskStore(Path(sys.argv[1]))
 print("ready", flush=True)
 sys.stdin.readline()  # every process waits here, then all add at once
-store.add(sys.argv[2:])
+add(store, sys.argv[2:])
 print("ok", flush=True)
 """
 
@@ -43,21 +43,29 @@ prefix = sys.argv[2]
 n = 0
 while True:
     task_id = f"{prefix}-{n}"
-    store.add([task_id])
+    add(store, [task_id])
     store.update({task_id: lambda record: record.with_label("seen")})
     print(task_id, flush=True)  # only once both writes have returned
     n += 1
 """
 
 
-LAYOUTS = ["whole", "journal"]
-"""Every write a whole file (a database under store.JOURNAL_FROM), or changes appended to the journal
-and compacted into the file (as at 100,000 tasks; here with JOURNAL_FROM at 0)."""
+LAYOUTS = ["whole", "journal", "quick"]
+"""Every write a whole file (a database under store.JOURNAL_FROM); or changes appended to the journal
+and compacted into the file (as at 100,000 tasks; here with JOURNAL_FROM at 0); or the same with each
+add made as `grokdash add` makes it at 100,000, through the ids index (quickchange.py) when it can."""
+
+PRELUDES = {
+    "whole": "def add(store, ids):\n    store.add(ids)\n",
+    "journal": "import grokdash.store\ngrokdash.store.JOURNAL_FROM = 0\n"
+    "def add(store, ids):\n    store.add(ids)\n",
+    "quick": "import grokdash.store\ngrokdash.store.JOURNAL_FROM = 0\nfrom grokdash import quickchange\n"
+    "def add(store, ids):\n    if quickchange.add(store.path, ids) is None:\n        store.add(ids)\n",
+}
 
 
 def start(script: str, *args: str, stdin: int | None = None, layout: str = "whole") -> subprocess.Popen[str]:
-    if layout == "journal":
-        script = "import grokdash.store\ngrokdash.store.JOURNAL_FROM = 0\n" + script
+    script = PRELUDES[layout] + script
     return subprocess.Popen(
         [sys.executable, "-c", script, *args],
         stdin=stdin,
