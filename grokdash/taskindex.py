@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -72,7 +73,7 @@ def write(
 def read(path: Path, *, main: FileSignature) -> Index | None:
     """The index, when it is whole and describes the TinyDB file whose signature is `main`; else None."""
     try:
-        with open(path, "rb") as handle:
+        with _open_regular(path) as handle:
             head = _header(handle.readline(HEADER_LIMIT))
             if head is None or tuple(head["main"]) != main:
                 return None  # written for another version of the file: not worth reading further
@@ -85,7 +86,7 @@ def read(path: Path, *, main: FileSignature) -> Index | None:
         doc_ids = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(doc_ids, dict):
+    if not isinstance(doc_ids, dict) or not all(n.__class__ is int for n in doc_ids.values()):
         return None
     journal = head["journal"]
     return Index(head["base"], main, None if journal is None else (journal[0], journal[1]), doc_ids)
@@ -94,7 +95,7 @@ def read(path: Path, *, main: FileSignature) -> Index | None:
 def describes(path: Path, main: FileSignature) -> bool:
     """Whether the index is of the TinyDB file whose signature is `main` (its header alone is read)."""
     try:
-        with open(path, "rb") as handle:
+        with _open_regular(path) as handle:
             head = _header(handle.readline(HEADER_LIMIT))
     except OSError:
         return False
@@ -109,6 +110,17 @@ def doc_ids_of(stored: dict[str, Any]) -> dict[str, int]:
 def remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """The index opened for reading; OSError unless it is a regular file (a FIFO must not hang a
+    command that holds the database's lock)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    handle = open(fd, "rb")  # noqa: SIM115 (the caller's `with` closes it)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise OSError(0, "the ids index is not a regular file")
+    return handle
 
 
 def _header(line: bytes) -> dict[str, Any] | None:

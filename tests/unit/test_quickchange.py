@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import random
 from pathlib import Path
 
@@ -114,6 +115,8 @@ def test_a_running_store_takes_a_quick_add_from_the_journal_alone(db, clock):
             id="garbled index",
         ),
         pytest.param(lambda db: db.touch(), id="the file touched since"),
+        pytest.param(lambda db: fifo(taskindex.path_of(db)), id="index a FIFO"),
+        pytest.param(lambda db: forged(taskindex.path_of(db)), id="index forged with a sum"),
         pytest.param(
             lambda db: taskjournal.path_of(db).write_bytes(b'{"journal":1,"base":"other:abc"}\n'),
             id="a journal on another version",
@@ -256,3 +259,17 @@ def assert_due_for_compaction(db: Path, step: int) -> None:
     the file, and the next write must be a whole one."""
     journal = taskjournal.path_of(db)
     assert journal.exists() and journal.stat().st_size >= db.stat().st_size, f"step {step}: gave up"
+
+
+def fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def forged(path: Path) -> None:
+    """An index whose sum was made for a body that is not ids → document ids."""
+    head, body = path.read_bytes().split(b"\n", 1)
+    body = body.replace(b":1,", b':"one",', 1)
+    header = json.loads(head)
+    header["sum"] = taskindex._sum(body)
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
