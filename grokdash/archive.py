@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ ARCHIVE_MARK = ".archive"
 """Put between the database's name and its suffix: `tasks.json` -> `tasks.archive.json`."""
 DEFAULT_OLDER_THAN = 30 * 86400.0
 """Seconds since a task became final before it is archived, unless told otherwise (30 days)."""
+SPAN_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+"""--older-than's units: stats --since's (`30d`, `12h`, `90m`, `2w`)."""
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
 MOVE_LOCK_TIMEOUT = 60.0
 """Seconds to wait for another grokdash's archive or unarchive (rewriting a big archive takes a few)."""
 KEPT_FOR_SAVING = frozenset({OWED, PARTIAL, MISSING, FAILED})
@@ -73,6 +77,21 @@ class Selection:
     """Only these final statuses (lower case); None: any."""
     saved_only: bool = False
     """Only tasks whose video is saved."""
+
+
+def parse_older_than(text: str) -> float:
+    """`30d`, `12h`, `90m`, `2w` as seconds. `0d` (or `0`) is 0: every finished task, whatever its age
+    (stats --since refuses 0; here it is what a user means by "no minimum age"). Raises UsageError for a
+    negative span or anything else."""
+    spoken = text.strip().lower()
+    found = _SPAN.fullmatch(spoken)
+    if found is not None:
+        return float(found[1]) * SPAN_UNITS[found[2]]
+    if re.fullmatch(r"0+(?:\.0*)?", spoken):
+        return 0.0
+    raise UsageError(
+        f"--older-than takes a span like 30d, 12h, 90m or 2w (0d: any age), not {safe_snippet(text, 20)}"
+    )
 
 
 def parse_statuses(text: str, tasks: Iterable[TrackedTask]) -> frozenset[str]:
@@ -127,6 +146,8 @@ class Plan:
         what = " or ".join(sorted(statuses)) + " task" if statuses else "task"
         if self.selection.saved_only:
             what += " with its video saved"
+        if not self.selection.older_than:
+            return f"no {what} in the live list has finished"
         return f"no {what} finished more than {span} ago"
 
 
@@ -144,8 +165,8 @@ def choose(
             continue
         if selection.statuses is not None and str(task.status).lower() not in selection.statuses:
             continue
-        if now - final_at(task) < selection.older_than:
-            continue
+        if selection.older_than > 0 and now - final_at(task) < selection.older_than:
+            continue  # with 0, even a task "final in the future" (a clock set back) goes
         state = save_state(task, look_on_disk(task, folder, with_label=with_label))
         if selection.saved_only:
             if state == SAVED:

@@ -22,11 +22,14 @@ from grokdash.errors import ApiError, GrokdashError, UsageError, printable, safe
 from grokdash.logs import log_path, setup_logging
 from grokdash.models import Status, Task, partition_ids
 from grokdash.output import (
+    OutputError,
     QueryResult,
     change_line,
+    guard_output,
     render_status_table,
     render_table,
     render_tracked_table,
+    replace_unshowable,
     tracked_json,
 )
 from grokdash.pollstate import is_gone, is_settled
@@ -1538,7 +1541,7 @@ def _say_settled(settled: list[str]) -> None:
     metavar="SPAN",
     default="30d",
     show_default=True,
-    help="Only tasks that became final at least SPAN ago: 30d, 12h, 90m, 2w.",
+    help="Only tasks that became final at least SPAN ago: 30d, 12h, 90m, 2w; 0d: any age.",
 )
 @click.option(
     "--status",
@@ -1564,11 +1567,17 @@ def archive_command(
     save them), and are counted. Each task is copied into the archive before it leaves the list, so a
     kill at any moment loses none: the next run settles a task left in both.
     """
-    from grokdash.archive import Selection, archive_path, choose, move_to_archive, parse_statuses
-    from grokdash.stats import parse_since
+    from grokdash.archive import (
+        Selection,
+        archive_path,
+        choose,
+        move_to_archive,
+        parse_older_than,
+        parse_statuses,
+    )
 
     settings = _settings(ctx, flags)
-    span = parse_since(older_than, option="--older-than")
+    span = parse_older_than(older_than)
     store = _open_store(settings)
     tasks = store.tasks()
     wanted = parse_statuses(statuses, tasks) if statuses is not None else None
@@ -1746,8 +1755,14 @@ def sim(
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; turn every failure into one sentence and an exit status."""
     setup_logging(None)
+    stdout = sys.stdout
+    replace_unshowable(sys.stderr)
+    sys.stdout = guard_output(stdout)  # type: ignore[assignment]
     try:
         code = cli.main(args=argv, prog_name="grokdash", standalone_mode=False)
+        sys.stdout.flush()  # what is still buffered fails here, as this command's, not at the exit
+    except OutputError as error:
+        code = _output_failed(error, stdout)
     except click.exceptions.Abort:
         click.echo("grokdash: interrupted", err=True)
         code = 130
@@ -1775,4 +1790,27 @@ def main(argv: list[str] | None = None) -> None:
             f"grokdash: unexpected error ({type(error).__name__}); the details are in {log_path()}", err=True
         )
         code = EXIT_FAILED
+    finally:
+        sys.stdout = stdout
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _output_failed(error: OutputError, stdout: Any) -> int:
+    """Standard output would not take what the command printed. A closed pipe (`grokdash ls | head -1`)
+    ends it quietly, as it does any Unix tool; a full disk or a closed standard output is one sentence.
+    Exit 1 either way: what was meant to be printed was not. What is still buffered goes to the null
+    device, so that the interpreter's last flush does not fail again ("Exception ignored…")."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+        fd = stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+    if error.closed_pipe:
+        log.info("the reader of the output went away before the end (a closed pipe)")
+    else:
+        log.warning("%s", error.message)
+        with contextlib.suppress(OSError):  # standard error gone too: the exit status says it
+            click.echo(f"grokdash: {error.message}", err=True)
+    return EXIT_FAILED

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from grokdash.errors import UsageError, printable
+from grokdash.files import file_kind
 from grokdash.rules import MODELS
 from grokdash.secret import Secret
 
@@ -553,13 +554,7 @@ def _kind_of(path: Path) -> str | None:
         return None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+    return file_kind(mode)
 
 
 def _refuse_odd_paths(settings: Settings) -> None:

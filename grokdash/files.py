@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
 """What mkstemp creates: readable and writable by the owner only."""
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this `st_mode` is, for a message: "a regular file", "a folder", "a FIFO", "a socket",
+    "a device", "a symlink" (of an lstat), else "a special file"."""
+    for is_kind, kind in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISLNK, "a symlink"),
+    ):
+        if is_kind(mode):
+            return kind
+    return "a special file"
 
 
 def fsync_directory(folder: Path) -> None:

@@ -1,11 +1,15 @@
-"""What the commands print: tables for people, JSON for scripts. Pure: text in, text out."""
+"""What the commands print: tables for people, JSON for scripts. Pure: text in, text out; but for the
+guard on standard output at the end (`guard_output`), which makes a failure to write one `OutputError`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -245,3 +249,99 @@ def change_line(before: TrackedTask | None, after: TrackedTask, now: float) -> s
     if new_error and new_error != old_error:
         return printable(f"{clock}  {after.id}  query failed ({after.last_error.kind}): {new_error}")
     return None
+
+
+# ---- standard output -------------------------------------------------------------------------------
+
+
+class OutputError(Exception):
+    """Standard output could not take what a command printed: a full disk (`> /dev/full`), a closed pipe
+    (`| head -1`), a standard output closed at the start (`>&-`). Not an OSError, so that no handler of a
+    file's errors takes it for its own, and click does not turn a closed pipe into an exit of its own."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+    @property
+    def message(self) -> str:
+        return f"could not write the output ({self.error.strerror or self.error})"
+
+    @property
+    def closed_pipe(self) -> bool:
+        """The reader went away (`grokdash ls | head -1`): nothing worth saying, as for any Unix tool."""
+        return isinstance(self.error, BrokenPipeError) or self.error.errno == errno.EPIPE
+
+
+class GuardedOutput:
+    """A stream whose failures to write or flush are `OutputError`s; everything else is the stream's."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> Any:
+        try:
+            return self._stream.write(data)
+        except OSError as error:
+            raise OutputError(error) from error
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise OutputError(error) from error
+
+    @property
+    def buffer(self) -> GuardedOutput:
+        """The bytes under a text stream (click writes there when it re-wraps one): guarded too."""
+        return GuardedOutput(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class ClosedOutput:
+    """What stands for a standard output closed before grokdash started (`grokdash ls >&-`, where Python
+    gives None): printing to it fails as writing to a closed descriptor does; printing nothing does not."""
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def write(self, data: str) -> int:
+        if not isinstance(data, str):  # click asks whether this is a binary stream with a write of b""
+            raise TypeError("write() argument must be str")
+        if data:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def guard_output(stream: TextIO | None) -> GuardedOutput:
+    """`stream` (sys.stdout) guarded: what a failure to write it raises is an `OutputError`. A character
+    its encoding cannot show (`PYTHONIOENCODING=latin-1` and a label "кот 🐱") comes out as "?", never as
+    a UnicodeEncodeError: the rest of the line is worth more than a traceback."""
+    if stream is None:
+        return GuardedOutput(ClosedOutput())
+    replace_unshowable(stream)
+    return GuardedOutput(stream)
+
+
+def replace_unshowable(stream: Any) -> None:
+    """Make a strict text stream write "?" for the characters its encoding has not (Python's standard
+    error does that already, with backslashes; its standard output raises)."""
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # one that cannot: left as it is
+            stream.reconfigure(errors="replace")

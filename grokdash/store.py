@@ -54,7 +54,7 @@ from tinydb.table import Document
 
 from grokdash import taskindex, taskjournal
 from grokdash.errors import ApiError, GrokdashError, safe_snippet
-from grokdash.files import PRIVATE_MODE, fsync_directory, replace_atomically, temp_prefix
+from grokdash.files import PRIVATE_MODE, file_kind, fsync_directory, replace_atomically, temp_prefix
 from grokdash.models import check_id, id_problem
 from grokdash.tracked import TrackedTask
 
@@ -537,7 +537,7 @@ class TaskStore:
             with open(fd, "rb") as handle:
                 info = os.fstat(handle.fileno())
                 if not stat.S_ISREG(info.st_mode):
-                    raise OSError(0, f"it is {_file_kind(info.st_mode)}, not a file")
+                    raise OSError(0, f"it is {file_kind(info.st_mode)}, not a file")
                 main = _signature(info)
                 raw = handle.read()
         except FileNotFoundError:
@@ -1325,16 +1325,6 @@ def _schema_problem(meta: dict[str, Any] | None, path: Path) -> str | None:
             f"reads up to {SCHEMA_VERSION}); it was left untouched: upgrade grokdash or use another --db"
         )
     return None
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
 
 
 def _json_kind(value: Any) -> str:

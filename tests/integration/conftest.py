@@ -1,5 +1,6 @@
-"""What the saving tests share: the simulator's clients, a downloader, the download folder, and a
-simulator whose tasks complete at once, for commands run against it."""
+"""What the integration tests share: a command's database and environment; and for the saving tests, the
+simulator's clients, a downloader, the download folder, and a simulator whose tasks complete at once,
+for commands run against it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ from grokdash.downloads import Downloader
 from grokdash.secret import Secret
 from grokdash.sim import SimServer, Timings
 from grokdash.store import TaskStore
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """The task database of a command run in a test (a module may name its own)."""
+    return tmp_path / "tasks.json"
+
+
+@pytest.fixture
+def env(db: Path) -> dict[str, str]:
+    """A command's environment: `db` as its task database, and an API key (a module may name its own)."""
+    return {"GROKDASH_DB": str(db), "GROKDASH_API_KEY": "k"}
 
 
 @pytest.fixture

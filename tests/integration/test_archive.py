@@ -110,12 +110,19 @@ def test_dry_run_status_and_saved_choose_what_moves(db, env):
     assert ids(archive_path(db)) == ARCHIVED | {"recent-failed", "late-failed"}
 
 
+SPAN_SAID = "grokdash: --older-than takes a span like 30d, 12h, 90m or 2w (0d: any age), not "
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
         (["--status", "queued"], "grokdash: queued is not a final state and is never archived; --status"),
         (["--status", "complete"], "grokdash: no final state called 'complete'; --status takes final states"),
-        (["--older-than", "soon"], "grokdash: --older-than takes a span like 7d, 24h, 90m or 2w, not 'soon'"),
+        (["--older-than", "soon"], SPAN_SAID + "'soon'"),
+        (["--older-than", "-1d"], SPAN_SAID + "'-1d'"),
+        (["--older-than", "-0d"], SPAN_SAID + "'-0d'"),
+        (["--older-than", "1y"], SPAN_SAID + "'1y'"),
+        (["--older-than", ""], SPAN_SAID + "''"),
     ],
 )
 def test_bad_usage_is_one_sentence_exit_2_and_changes_nothing(db, env, args, said):
@@ -125,6 +132,31 @@ def test_bad_usage_is_one_sentence_exit_2_and_changes_nothing(db, env, args, sai
     assert result.stderr.startswith(said) and len(result.stderr.splitlines()) == 1
     assert "completed, failed, moderated" in result.stderr or "--older-than" in args
     assert db.read_bytes() == before and not archive_path(db).exists()
+
+
+def test_older_than_0d_archives_every_finished_task_whatever_its_age(db, env):
+    TaskStore(db).import_records(
+        [
+            ended("just-failed", "failed", time.time()),
+            ended("ahead-failed", "failed", time.time() + DAY),  # final "tomorrow": a clock set back since
+        ]
+    )
+    for spelling in ("0", "0h", " 0D "):
+        dry = run_cli(["archive", "--dry-run", "--older-than", spelling], env)
+        assert dry.exit_code == 0, dry.stderr
+        assert "dry run: would archive 7 tasks" in dry.stderr
+
+    result = run_cli(["archive", "--older-than", "0d"], env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"archived 7 tasks to {archive_path(db)}\n"
+    assert "1 completed video not saved yet stays in the live list" in result.stderr
+    finished = ARCHIVED | {"recent-failed", "late-failed", "just-failed", "ahead-failed"}
+    assert ids(archive_path(db)) == finished
+    # Unfinished tasks and the video owed a save stay, as with any span.
+    assert ids(db) == {"old-owed", "old-running", "never-asked"}
+    again = run_cli(["archive", "--older-than", "0d", "--status", "failed"], env)
+    assert again.exit_code == 0 and again.stdout == ""
+    assert again.stderr == "nothing to archive: no failed task in the live list has finished\n"
 
 
 def test_unarchive_brings_a_task_back_with_all_its_fields_and_names_unknown_ids(db, env):

@@ -20,16 +20,6 @@ def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "JOURNAL_FROM", 0)
 
 
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "tasks.json"
-
-
-@pytest.fixture
-def env(db) -> dict[str, str]:
-    return {"GROKDASH_DB": str(db), "GROKDASH_API_KEY": "k"}
-
-
 def listed(env) -> list[str]:
     result = run_cli(["ls", "--json"], env)
     assert result.exit_code == 0, result.stderr

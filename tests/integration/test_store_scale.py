@@ -5,7 +5,6 @@ to the end writes the file whole on its way out."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +18,6 @@ from .cli import run_cli
 @pytest.fixture(autouse=True)
 def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "JOURNAL_FROM", 0)
-
-
-@pytest.fixture
-def db(tmp_path) -> Path:
-    return tmp_path / "tasks.json"
-
-
-@pytest.fixture
-def env(db) -> dict[str, str]:
-    return {"GROKDASH_DB": str(db), "GROKDASH_API_KEY": "k"}
 
 
 def listed(env) -> list[str]:

@@ -6,23 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from grokdash.sim import SimServer, Timings
 
 from .cli import run_cli
-
-
-@pytest.fixture
-def db(tmp_path) -> Path:
-    return tmp_path / "tasks.json"
-
-
-@pytest.fixture
-def env(db) -> dict[str, str]:
-    return {"GROKDASH_DB": str(db), "GROKDASH_API_KEY": "k"}
 
 
 @pytest.fixture
