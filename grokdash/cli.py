@@ -416,6 +416,29 @@ def _matches(tracked: TrackedTask, wanted: str) -> bool:
 def list_tasks(ctx: click.Context, as_json: bool, wanted: str | None, archived: bool, **flags: Any) -> int:
     """The tracked tasks as last seen. Asks the API nothing (see watch)."""
     settings = _settings(ctx, flags)
+    with _CollectionPaused():
+        return _list_tasks(settings, as_json, wanted, archived)
+
+
+class _CollectionPaused:
+    """No cyclic garbage collection while `ls` reads the whole database, prints it and ends: records
+    and the JSON they print hold no cycles, and at 100,000 tasks the collector's passes over the
+    millions of objects just made are a fifth of the command (issue 15)."""
+
+    def __enter__(self) -> None:
+        import gc
+
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        import gc
+
+        if self.was_enabled:
+            gc.enable()
+
+
+def _list_tasks(settings: Settings, as_json: bool, wanted: str | None, archived: bool) -> int:
     tasks = _archived_tasks(settings) if archived else _open_store(settings).tasks()
     if wanted:
         _check_status_word(wanted, tasks)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grokdash.errors import ApiError, GrokdashError, shorten
-from grokdash.models import MAX_ERROR_LENGTH, MAX_NAME_LENGTH, Task, is_final, task_from_dict
+from grokdash.models import MAX_ERROR_LENGTH, MAX_NAME_LENGTH, Task, is_final, task_from_dict, trusted_maker
 
 RECENT_ERRORS_KEPT = 10
 EMPTY: tuple[Any, ...] = (None, 0, [], {})
@@ -142,28 +142,82 @@ class TrackedTask:
     @classmethod
     def from_json(cls, data: dict[str, Any], *, checked: bool = False) -> TrackedTask:
         """Read a stored record. Raises KeyError, TypeError, ValueError or ApiError when it is not one.
-        `checked`: written by the store after it was read whole (see `models.task_from_dict`)."""
+        `checked`: written by the store after it was read whole (see `models.task_from_dict`); a record
+        in the usual form is then made at once (`_trusted_record`), into the same values."""
+        record = _trusted_record(data) if checked else None
+        if record is not None:
+            return record
         task_id = _id(data["id"])
         answer = data.get("answer")
-        last_error = data.get("last_error")
         return cls(
-            id=task_id,
-            added_at=_time(data["added_at"]),
-            task=task_from_dict(_dict(answer), expected_id=task_id, checked=checked) if answer else None,
-            label=_optional_str(data.get("label")),
-            status_seen={str(k): _time(v) for k, v in (data.get("status_seen") or {}).items()},
-            checked_at=_optional_float(data.get("checked_at")),
-            last_error=QueryFailure.from_json(last_error) if last_error else None,
-            recent_errors=tuple(QueryFailure.from_json(item) for item in data.get("recent_errors") or ()),
-            consecutive_errors=int(data.get("consecutive_errors") or 0),
-            retry_after=_optional_float(data.get("retry_after")),
-            local_file=_optional_str(data.get("local_file")),
-            saved_size=_optional_size(data.get("saved_size")),
-            download_error=QueryFailure.from_json(data["download_error"])
-            if data.get("download_error")
-            else None,
-            request=_optional_dict(data.get("request")),
+            task_id,
+            _time(data["added_at"]),
+            task_from_dict(_dict(answer), expected_id=task_id, checked=checked) if answer else None,
+            _optional_str(data.get("label")),
+            {str(k): _time(v) for k, v in (data.get("status_seen") or {}).items()},
+            _optional_float(data.get("checked_at")),
+            *_rare_fields(data),
         )
+
+
+_USUAL_FIELDS = frozenset({"id", "added_at", "answer", "label", "status_seen", "checked_at"})
+"""What the stored form of almost every record holds: no error, no saved file, no create request."""
+_make_record = trusted_maker(TrackedTask)
+
+
+def _rare_fields(data: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields of a stored record after `checked_at`, in order: mostly absent."""
+    last_error = data.get("last_error")
+    return (
+        QueryFailure.from_json(last_error) if last_error else None,
+        tuple(QueryFailure.from_json(item) for item in data.get("recent_errors") or ()),
+        int(data.get("consecutive_errors") or 0),
+        _optional_float(data.get("retry_after")),
+        _optional_str(data.get("local_file")),
+        _optional_size(data.get("saved_size")),
+        QueryFailure.from_json(data["download_error"]) if data.get("download_error") else None,
+        _optional_dict(data.get("request")),
+    )
+
+
+def _trusted_record(data: dict[str, Any]) -> TrackedTask | None:
+    """The record `TrackedTask.from_json` reads from a checked stored form with plain values (text
+    where text is stored, finite floats for times), made without its calls and conversions; None for
+    any other form, which it reads. Its `status_seen` is the stored dict itself: neither the record
+    nor the store changes it in place (a change makes a new dict, a write replaces the stored form)."""
+    get = data.get
+    task_id, added_at, checked_at, label = get("id"), get("added_at"), get("checked_at"), get("label")
+    # Finite floats, as `_time` gives them back: `x - x == 0.0` is false for infinities and NaN.
+    if task_id.__class__ is not str or added_at.__class__ is not float or added_at - added_at != 0.0:
+        return None
+    if checked_at is not None and (checked_at.__class__ is not float or checked_at - checked_at != 0.0):
+        return None
+    if not (label is None or label.__class__ is str):
+        return None
+    seen = get("status_seen")
+    if not seen:
+        seen = {}
+    elif seen.__class__ is not dict or not _plain_times(seen):
+        return None
+    answer = get("answer")
+    if answer:
+        if answer.__class__ is not dict:
+            return None
+        task: Task | None = task_from_dict(answer, expected_id=task_id, checked=True)
+    else:
+        task = None
+    if data.keys() <= _USUAL_FIELDS:  # the others take their defaults
+        return _make_record(task_id, added_at, task, label, seen, checked_at)
+    return _make_record(task_id, added_at, task, label, seen, checked_at, *_rare_fields(data))
+
+
+def _plain_times(seen: dict[Any, Any]) -> bool:
+    """Whether `{str(k): _time(v) for k, v in seen.items()}` would equal `seen`, key for key, value
+    for value, each as it is."""
+    for status, at in seen.items():
+        if status.__class__ is not str or at.__class__ is not float or at - at != 0.0:
+            return False
+    return True
 
 
 def _id(value: Any) -> str:
