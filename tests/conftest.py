@@ -90,3 +90,12 @@ def log_to_state_dir(home: Path) -> Iterator[Callable[..., Path]]:
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
+
+
+@pytest.fixture
+def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """store.JOURNAL_FROM at 0: a database of a few records takes the path one of 100,000 takes (the
+    journal, the ids index). Use with `pytestmark = pytest.mark.usefixtures("journal_at_any_size")`."""
+    import grokdash.store
+
+    monkeypatch.setattr(grokdash.store, "JOURNAL_FROM", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,3 +41,10 @@ def run_cli(args: list[str], env: Mapping[str, str] | None = None, stdin: str = 
 def sim_env(sim, key: str, folder) -> dict[str, str]:
     """The environment of a command against `sim`, with its task database in `folder`."""
     return {"GROKDASH_BASE_URL": sim.base_url, "GROKDASH_API_KEY": key, "GROKDASH_DB": str(folder / "t.json")}
+
+
+def listed_ids(env: Mapping[str, str]) -> list[str]:
+    """The ids `grokdash ls --json` lists, in its order."""
+    result = run_cli(["ls", "--json"], env)
+    assert result.exit_code == 0, result.stderr
+    return [item["id"] for item in json.loads(result.stdout)]

@@ -12,18 +12,9 @@ import grokdash.store as store_module
 from grokdash import taskindex, taskjournal
 from grokdash.store import TaskStore
 
-from .cli import run_cli
+from .cli import listed_ids, run_cli
 
-
-@pytest.fixture(autouse=True)
-def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "JOURNAL_FROM", 0)
-
-
-def listed(env) -> list[str]:
-    result = run_cli(["ls", "--json"], env)
-    assert result.exit_code == 0, result.stderr
-    return [item["id"] for item in json.loads(result.stdout)]
+pytestmark = pytest.mark.usefixtures("journal_at_any_size")
 
 
 def never_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,7 +36,7 @@ def test_add_and_rm_answer_from_the_index_without_reading_the_database(db, env, 
     assert "tracking (1): new-1" in added.stdout and "already tracked (1): old-2" in added.stdout
     assert removed.exit_code == 2 and "stopped tracking (1): old-1" in removed.stdout
     assert "'nope' is not tracked" in removed.stderr
-    assert listed(env) == ["old-2", "old-3", "new-1"]
+    assert listed_ids(env) == ["old-2", "old-3", "new-1"]
     labels = {item["id"]: item["label"] for item in json.loads(run_cli(["ls", "--json"], env).stdout)}
     assert labels["new-1"] == "kites"
 
@@ -67,7 +58,7 @@ def test_where_the_index_cannot_be_trusted_add_and_rm_read_everything_as_before(
     assert run_cli(["add", "new-1"], env).exit_code == 0
     assert run_cli(["rm", "old-1"], env).exit_code == 0
 
-    ids = listed(env)
+    ids = listed_ids(env)
     assert "new-1" in ids and "old-1" not in ids and "old-2" in ids
     assert run_cli(["add", "new-2"], env).exit_code == 0  # and the index is back for the next one
     assert taskindex.describes(taskindex.path_of(db), store_module._stat_signature(db))

@@ -8,22 +8,12 @@ import json
 
 import pytest
 
-import grokdash.store as store_module
 from grokdash import taskjournal
 from grokdash.sim import SimServer, Timings
 
-from .cli import run_cli
+from .cli import listed_ids, run_cli
 
-
-@pytest.fixture(autouse=True)
-def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "JOURNAL_FROM", 0)
-
-
-def listed(env) -> list[str]:
-    result = run_cli(["ls", "--json"], env)
-    assert result.exit_code == 0, result.stderr
-    return [item["id"] for item in json.loads(result.stdout)]
+pytestmark = pytest.mark.usefixtures("journal_at_any_size")
 
 
 def test_add_and_rm_leave_the_file_alone_and_every_command_sees_them(db, env):
@@ -35,7 +25,7 @@ def test_add_and_rm_leave_the_file_alone_and_every_command_sees_them(db, env):
 
     assert db.read_bytes() == file_before
     assert taskjournal.path_of(db).exists()
-    ids = listed(env)
+    ids = listed_ids(env)
     assert ids[-2:] == ["new-1", "new-2"] and "old-7" not in ids and len(ids) == 51
     exported = json.loads(run_cli(["export"], env).stdout)
     assert [task["id"] for task in exported["tasks"]] == ids

@@ -20,10 +20,7 @@ from grokdash.store import StoreError, TaskStore
 
 from .test_store import answered, ids, stored_ids
 
-
-@pytest.fixture(autouse=True)
-def journal_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "JOURNAL_FROM", 0)
+pytestmark = pytest.mark.usefixtures("journal_at_any_size")
 
 
 @pytest.fixture
